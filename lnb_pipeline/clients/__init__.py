@@ -1,0 +1,1 @@
+"""Plain API clients (no Dagster import): sessions, retries, pagination, pacing, typed errors."""

@@ -1,0 +1,462 @@
+"""Shopify Admin GraphQL client: pacing by query cost, retries, pagination and bulk operations.
+
+Shopify meters every app with a leaky bucket of cost points. Rather than running into
+``THROTTLED`` and backing off, this client tracks ``throttleStatus`` from each answer and waits
+just long enough before a request whose cost the bucket cannot cover yet, so long reads run at
+the plan's restore rate. Throttled answers, 5xx and network failures are still retried, with
+bounded jittered backoff, but only for reads and writes the caller marks idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import requests
+from graphql import FieldNode, OperationDefinitionNode, SelectionSetNode, parse
+from graphql.utilities import value_from_ast_untyped
+
+from lnb_pipeline.clients.retry import RetryPolicy
+from lnb_pipeline.clients.shopify_queries import (
+    BULK_CANCEL_MUTATION,
+    BULK_OPERATION_QUERY,
+    BULK_RUN_QUERY_MUTATION,
+)
+
+MAX_QUERY_COST = 1000
+MAX_PAGE_SIZE = 250
+MAX_THROTTLED_RETRIES = 20
+PROGRESS_LOG_SECONDS = 10.0
+RETRYABLE_STATUSES = (500, 502, 503, 504)
+
+
+class ShopifyError(Exception):
+    """Base of every Shopify failure the client reports."""
+
+
+class ShopifyAuthError(ShopifyError):
+    """Wrong or revoked access token (HTTP 401/403): retrying cannot help."""
+
+
+class ShopifyGraphQLError(ShopifyError):
+    """The document was refused or failed: ``errors`` holds Shopify's entries."""
+
+    def __init__(self, message: str, errors: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+class ShopifyMaxCostExceeded(ShopifyGraphQLError):
+    """One query asked for more than the 1000-point ceiling."""
+
+    def __init__(self, message: str, errors: list[dict[str, Any]], cost: int) -> None:
+        super().__init__(message, errors)
+        self.cost = cost
+
+
+class ShopifyThrottled(ShopifyError):
+    """Still throttled after every paced retry."""
+
+
+class ShopifyServerError(ShopifyError):
+    """5xx, network failure or malformed answer, after the retries allowed for this call."""
+
+
+class ShopifyUserError(ShopifyError):
+    """A mutation answered ``userErrors``."""
+
+    def __init__(self, message: str, user_errors: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.user_errors = user_errors
+
+
+class ShopifyBulkError(ShopifyError):
+    """A bulk operation ended FAILED, CANCELED or EXPIRED, or ran past its timeout."""
+
+    def __init__(self, message: str, operation: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.operation = operation
+
+
+@dataclass
+class ThrottleStatus:
+    maximum: float
+    available: float
+    restore_rate: float
+    observed_at: float
+
+    def predicted(self, now: float) -> float:
+        return min(self.maximum, self.available + (now - self.observed_at) * self.restore_rate)
+
+
+@dataclass
+class CallStats:
+    """What the client spent, for progress logs and benchmarks."""
+
+    requests: int = 0
+    points_spent: int = 0
+    throttled: int = 0
+    retries: int = 0
+    waited_seconds: float = 0.0
+
+
+def estimate_cost(document: str, variables: dict[str, Any] | None = None) -> int:
+    """Shopify's cost model applied to a document without its schema.
+
+    A field with a selection set and a ``first``/``last`` argument is a connection
+    (2 + first x node cost), any other field with a selection set an object (1), leaves 0,
+    a mutation 10. Good enough to size pages and pace before the first answer arrives.
+    """
+    parsed = parse(document)
+    operation = next(d for d in parsed.definitions if isinstance(d, OperationDefinitionNode))
+    if operation.operation.value == "mutation":
+        return 10 * len(operation.selection_set.selections)
+    return _selection_cost(operation.selection_set, variables or {})
+
+
+def _selection_cost(selection_set: SelectionSetNode | None, variables: dict[str, Any]) -> int:
+    total = 0
+    for field in selection_set.selections if selection_set else ():
+        if not isinstance(field, FieldNode) or field.selection_set is None or field.name.value.startswith("__"):
+            continue
+        size = next((value_from_ast_untyped(a.value, variables) for a in field.arguments or ()
+                     if a.name.value in ("first", "last")), None)
+        if size is None:
+            total += 1 + _selection_cost(field.selection_set, variables)
+            continue
+        per_node = 0
+        for child in field.selection_set.selections:
+            if isinstance(child, FieldNode) and child.name.value == "nodes":
+                per_node += 1 + _selection_cost(child.selection_set, variables)
+            elif isinstance(child, FieldNode) and child.name.value == "edges":
+                for inner in child.selection_set.selections if child.selection_set else ():
+                    if isinstance(inner, FieldNode) and inner.name.value == "node":
+                        per_node += 1 + _selection_cost(inner.selection_set, variables)
+        total += 2 + int(size) * per_node
+    return total
+
+
+def page_size_for(document: str, variables: dict[str, Any], size_variable: str = "first") -> int:
+    """The largest page (at most 250) whose estimated cost stays within the 1000-point ceiling."""
+    empty = estimate_cost(document, {**variables, size_variable: 0})
+    one = estimate_cost(document, {**variables, size_variable: 1})
+    per_node = max(1, one - empty)
+    return max(1, min(MAX_PAGE_SIZE, (MAX_QUERY_COST - empty) // per_node))
+
+
+class ShopifyClient:
+    """One shop's Admin GraphQL endpoint. Thread-safe; share one per run."""
+
+    def __init__(self, shop_url: str, access_token: str, api_version: str = "2026-04", *,
+                 timeout: tuple[float, float] = (5.0, 60.0), retry: RetryPolicy | None = None,
+                 logger: logging.Logger | None = None, session: requests.Session | None = None,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.endpoint = f"{shop_url.rstrip('/')}/admin/api/{api_version}/graphql.json"
+        self._token = access_token
+        self._timeout = timeout
+        self._retry = retry or RetryPolicy()
+        self._log = logger or logging.getLogger(__name__)
+        self._session = session or requests.Session()
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._throttle: ThrottleStatus | None = None
+        self._known_costs: dict[str, int] = {}
+        self.stats = CallStats()
+
+    def close(self) -> None:
+        self._session.close()
+
+    def execute(self, document: str, variables: dict[str, Any] | None = None, *, idempotent: bool | None = None) -> dict[str, Any]:
+        """Send one document and return its ``data``.
+
+        Queries are retried on transient failures; a mutation only when ``idempotent`` is True,
+        because a lost answer may hide an applied change (orderCreate has no idempotency key).
+        """
+        variables = variables or {}
+        is_mutation = document.lstrip().startswith("mutation")
+        retry_allowed = (not is_mutation) if idempotent is None else idempotent
+        cost_key = _cost_key(document, variables)
+        throttled_retries = 0
+        attempt = 0
+        while True:
+            attempt += 1
+            self._wait_for_bucket(self._known_costs.get(cost_key) or _estimate_for_key(cost_key))
+            try:
+                body = self._post(document, variables)
+            except (requests.ConnectionError, requests.Timeout, _TransientHttpError, _MalformedAnswer) as error:
+                if not retry_allowed or attempt >= self._retry.attempts:
+                    raise ShopifyServerError(f"Shopify call failed after {attempt} attempt(s): {error}") from None
+                self._pause(self._retry.delay(attempt), f"retrying after {error}")
+                continue
+            except _HttpThrottled as throttled:
+                throttled_retries += 1
+                self.stats.throttled += 1
+                if throttled_retries > MAX_THROTTLED_RETRIES:
+                    raise ShopifyThrottled("Shopify kept answering 429 Too Many Requests") from None
+                self._pause(throttled.retry_after or self._retry.delay(min(throttled_retries, 6)), "HTTP 429")
+                attempt -= 1
+                continue
+            cost = (body.get("extensions") or {}).get("cost") or {}
+            self._observe(cost)
+            errors = body.get("errors")
+            if errors and _error_code(errors) == "THROTTLED":
+                throttled_retries += 1
+                self.stats.throttled += 1
+                if throttled_retries > MAX_THROTTLED_RETRIES:
+                    raise ShopifyThrottled(f"Shopify kept answering THROTTLED for a query of cost "
+                                           f"{cost.get('requestedQueryCost')}")
+                if cost.get("requestedQueryCost"):
+                    self._known_costs[cost_key] = int(cost["requestedQueryCost"])
+                self._wait_for_bucket(int(cost.get("requestedQueryCost") or 1))
+                attempt -= 1
+                continue
+            if cost.get("requestedQueryCost") is not None:
+                self._known_costs[cost_key] = int(cost["requestedQueryCost"])
+            if errors:
+                message = "; ".join(str(e.get("message")) for e in errors)
+                if _error_code(errors) == "MAX_COST_EXCEEDED":
+                    extensions = errors[0].get("extensions") or {}
+                    raise ShopifyMaxCostExceeded(message, errors, int(extensions.get("cost") or 0))
+                raise ShopifyGraphQLError(f"Shopify GraphQL error: {message}", errors)
+            data = body.get("data")
+            if not isinstance(data, dict):
+                raise ShopifyServerError("Shopify answered without data or errors")
+            return data
+
+    def _post(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:
+        response = self._session.post(
+            self.endpoint,
+            json={"query": document, "variables": variables},
+            headers={"X-Shopify-Access-Token": self._token, "Content-Type": "application/json",
+                     "Accept": "application/json"},
+            timeout=self._timeout,
+        )
+        self.stats.requests += 1
+        if response.status_code in (401, 403):
+            raise ShopifyAuthError(f"Shopify refused the access token (HTTP {response.status_code}): "
+                                   "check SHOPIFY_ACCESS_TOKEN and the app's access scopes")
+        if response.status_code == 429:
+            retry_after = response.headers.get("Retry-After")
+            raise _HttpThrottled(float(retry_after) if retry_after and _is_number(retry_after) else None)
+        if response.status_code in RETRYABLE_STATUSES:
+            raise _TransientHttpError(f"HTTP {response.status_code}")
+        if response.status_code >= 400:
+            raise ShopifyError(f"Shopify answered HTTP {response.status_code}: {response.text[:300]}")
+        try:
+            body = response.json()
+        except ValueError:
+            raise _MalformedAnswer(f"answer is not JSON (HTTP {response.status_code}, "
+                                   f"{len(response.content)} bytes)") from None
+        if not isinstance(body, dict):
+            raise _MalformedAnswer("answer is not a JSON object")
+        return body
+
+    def _observe(self, cost: dict[str, Any]) -> None:
+        status = cost.get("throttleStatus")
+        with self._lock:
+            if cost.get("actualQueryCost") is not None:
+                self.stats.points_spent += int(cost["actualQueryCost"])
+            if status:
+                self._throttle = ThrottleStatus(float(status["maximumAvailable"]), float(status["currentlyAvailable"]),
+                                                float(status["restoreRate"]), self._clock())
+
+    def _wait_for_bucket(self, cost: int) -> None:
+        """Sleep until the bucket, as last reported and refilled since, covers ``cost``."""
+        with self._lock:
+            throttle = self._throttle
+        if throttle is None or cost <= 0:
+            return
+        cost = min(cost, int(throttle.maximum))
+        missing = cost - throttle.predicted(self._clock())
+        if missing > 0:
+            self._pause(missing / throttle.restore_rate, None)
+
+    def _pause(self, seconds: float, reason: str | None) -> None:
+        if reason:
+            self.stats.retries += 1
+            self._log.warning("Shopify: %s; waiting %.2f s", reason, seconds)
+        self.stats.waited_seconds += seconds
+        self._sleep(seconds)
+
+    def paginate(self, document: str, variables: dict[str, Any], connection_path: tuple[str, ...],
+                 label: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every node of the connection at ``connection_path``, page after page.
+
+        The page size (``$first``) is the largest whose cost fits the 1000-point ceiling; if Shopify
+        still prices a page above it, the page shrinks and is asked again (refusals are free).
+        """
+        label = label or ".".join(connection_path)
+        page_size = page_size_for(document, variables)
+        after: str | None = None
+        pages = nodes = 0
+        started = last_log = self._clock()
+        points_at_start = self.stats.points_spent
+        while True:
+            try:
+                data = self.execute(document, {**variables, "first": page_size, "after": after})
+            except ShopifyMaxCostExceeded as error:
+                if page_size == 1 or error.cost <= MAX_QUERY_COST:
+                    raise
+                page_size = max(1, page_size * MAX_QUERY_COST // error.cost)
+                continue
+            connection: Any = data
+            for key in connection_path:
+                connection = connection.get(key) if isinstance(connection, dict) else None
+            if connection is None:
+                return
+            page_nodes = connection.get("nodes")
+            if page_nodes is None:
+                page_nodes = [edge["node"] for edge in connection.get("edges", [])]
+            pages += 1
+            nodes += len(page_nodes)
+            yield from page_nodes
+            now = self._clock()
+            if now - last_log >= PROGRESS_LOG_SECONDS:
+                last_log = now
+                elapsed = now - started
+                self._log.info("Shopify %s: %d pages, %d nodes in %.0f s (%.0f points/s, %.1f s waiting for the "
+                               "cost bucket so far)", label, pages, nodes, elapsed,
+                               (self.stats.points_spent - points_at_start) / max(elapsed, 1e-9),
+                               self.stats.waited_seconds)
+            info = connection.get("pageInfo") or {}
+            if not info.get("hasNextPage"):
+                self._log.info("Shopify %s: done, %d pages, %d nodes in %.1f s", label, pages, nodes,
+                               self._clock() - started)
+                return
+            after = info.get("endCursor")
+            if not after:
+                raise ShopifyServerError(f"Shopify {label}: hasNextPage without an endCursor after {nodes} nodes")
+
+    def run_bulk_query(self, query: str, *, timeout_seconds: float = 3600.0, first_poll_seconds: float = 0.5,
+                       max_poll_seconds: float = 10.0) -> dict[str, Any]:
+        """Run a bulk query to completion and return the finished ``BulkOperation``.
+
+        Polls with growing intervals; cancels the operation on timeout or interruption so it does
+        not keep running in the shop, and fails loudly on FAILED, CANCELED or EXPIRED.
+        """
+        started = self.execute(BULK_RUN_QUERY_MUTATION, {"query": query}, idempotent=False)["bulkOperationRunQuery"]
+        if started["userErrors"]:
+            raise ShopifyUserError("Shopify refused the bulk query: " + "; ".join(
+                e["message"] for e in started["userErrors"]), started["userErrors"])
+        operation = started["bulkOperation"]
+        operation_id = operation["id"]
+        self._log.info("Shopify bulk operation %s started", operation_id)
+        deadline = self._clock() + timeout_seconds
+        interval = first_poll_seconds
+        last_log = self._clock()
+        try:
+            while operation["status"] in ("CREATED", "RUNNING", "CANCELING"):
+                if self._clock() >= deadline:
+                    self._cancel_bulk(operation_id)
+                    raise ShopifyBulkError(f"Bulk operation {operation_id} did not finish within {timeout_seconds:.0f} s "
+                                           f"({operation.get('objectCount')} objects so far); it was canceled", operation)
+                self._sleep(min(interval, max(0.0, deadline - self._clock())))
+                interval = min(max_poll_seconds, interval * 1.5)
+                operation = self.execute(BULK_OPERATION_QUERY, {"id": operation_id})["bulkOperation"]
+                if self._clock() - last_log >= PROGRESS_LOG_SECONDS:
+                    last_log = self._clock()
+                    self._log.info("Shopify bulk operation %s: %s, %s objects", operation_id, operation["status"],
+                                   operation.get("objectCount"))
+        except (KeyboardInterrupt, SystemExit):
+            self._cancel_bulk(operation_id)
+            raise
+        if operation["status"] != "COMPLETED":
+            detail = f"errorCode {operation.get('errorCode')}" if operation.get("errorCode") else "no error code"
+            partial = f"; partial data: {operation['partialDataUrl']}" if operation.get("partialDataUrl") else ""
+            raise ShopifyBulkError(f"Bulk operation {operation_id} ended {operation['status']} ({detail}{partial})",
+                                   operation)
+        self._log.info("Shopify bulk operation %s completed: %s objects, %s bytes", operation_id,
+                       operation.get("objectCount"), operation.get("fileSize"))
+        return operation
+
+    def _cancel_bulk(self, operation_id: str) -> None:
+        try:
+            self.execute(BULK_CANCEL_MUTATION, {"id": operation_id}, idempotent=True)
+            self._log.warning("Shopify bulk operation %s canceled", operation_id)
+        except ShopifyError as error:
+            self._log.error("Shopify bulk operation %s could not be canceled: %s", operation_id, error)
+
+    def stream_bulk_lines(self, url: str | None) -> Iterator[dict[str, Any]]:
+        """The JSONL result, one object at a time, read as a stream (results can be hundreds of MB).
+
+        The result URL is pre-signed storage: it gets no access token.
+        """
+        if url is None:
+            return
+        with requests.get(url, stream=True, timeout=self._timeout) as response:
+            response.raise_for_status()
+            for number, line in enumerate(response.iter_lines(chunk_size=1 << 20), start=1):
+                if not line:
+                    continue
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    raise ShopifyServerError(f"bulk result line {number} is not JSON") from None
+
+
+def group_bulk_lines(lines: Iterator[dict[str, Any]], child_key: str) -> Iterator[dict[str, Any]]:
+    """Attach child lines (``__parentId``) to their parent under ``child_key``, streaming.
+
+    Needs a result made with ``groupObjects: true``, where children follow their parent; a child
+    whose parent is not the line before is an error rather than a silent mis-join.
+    """
+    parent: dict[str, Any] | None = None
+    for line in lines:
+        parent_id = line.pop("__parentId", None)
+        if parent_id is None:
+            if parent is not None:
+                yield parent
+            parent = {**line, child_key: []}
+            continue
+        if parent is None or parent.get("id") != parent_id:
+            raise ShopifyServerError(f"bulk result is not grouped: child of {parent_id} after "
+                                     f"{parent.get('id') if parent else 'no parent'}")
+        parent[child_key].append(line)
+    if parent is not None:
+        yield parent
+
+
+class _TransientHttpError(Exception):
+    pass
+
+
+class _MalformedAnswer(Exception):
+    pass
+
+
+class _HttpThrottled(Exception):
+    def __init__(self, retry_after: float | None) -> None:
+        super().__init__("HTTP 429")
+        self.retry_after = retry_after
+
+
+def _cost_key(document: str, variables: dict[str, Any]) -> str:
+    """Pages of one read cost the same: the cursor does not enter the key."""
+    shape = {k: v for k, v in variables.items() if k != "after"}
+    return f"{document}|{json.dumps(shape, sort_keys=True, default=str)}"
+
+
+@lru_cache(maxsize=256)
+def _estimate_for_key(cost_key: str) -> int:
+    document, _, shape = cost_key.partition("|")
+    return estimate_cost(document, json.loads(shape))
+
+
+def _error_code(errors: list[dict[str, Any]]) -> str | None:
+    first = errors[0] if errors else {}
+    return (first.get("extensions") or {}).get("code") if isinstance(first, dict) else None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

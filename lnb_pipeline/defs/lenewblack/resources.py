@@ -1,0 +1,81 @@
+"""The Dagster resource for Le New Black: settings from the environment, checked before any call."""
+
+from __future__ import annotations
+
+import logging
+import os
+from urllib.parse import urlsplit
+
+import dagster as dg
+from pydantic import Field, PrivateAttr
+
+from lnb_pipeline.clients.lenewblack import DEFAULT_BASE_URL, LnbClient
+from lnb_pipeline.clients.retry import RetryPolicy
+
+CONNECT_TIMEOUT_SECONDS = 5.0
+
+
+class LnbSettingsError(ValueError):
+    """A missing or malformed Le New Black setting; the message names the environment variable."""
+
+
+class LeNewBlackResource(dg.ConfigurableResource):
+    """Le New Black's Wholesale API v2. Hands out ``LnbClient``s that log through Dagster."""
+
+    base_url: str = Field(default=DEFAULT_BASE_URL, description="LNB_BASE_URL: the API root, http(s).")
+    client_id: str = Field(description="LNB_CLIENT_ID: the OAuth2 client id LNB issued.")
+    client_secret: str = Field(description="LNB_CLIENT_SECRET: the OAuth2 client secret LNB issued.")
+    batch_size: int = Field(default=500, description="Stock rows per /multi/inventory call.")
+    timeout_seconds: float = Field(default=60, description="Read timeout of one call, in seconds.")
+    max_retries: int = Field(default=3, description="Retries of a transient failure, after the first try.")
+
+    _logger: logging.Logger | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Fail the run at setup, naming the variable, rather than on the first API call."""
+        self.check_settings()
+        self._logger = context.log
+
+    def check_settings(self) -> None:
+        """Raise ``LnbSettingsError`` listing every bad setting."""
+        problems: list[str] = []
+        url = urlsplit(self.base_url.strip())
+        if url.scheme not in ("http", "https") or not url.netloc:
+            problems.append(f"LNB_BASE_URL (base_url) must be an http(s) URL such as {DEFAULT_BASE_URL}, "
+                            f"got {self.base_url!r}")
+        if not self.client_id.strip():
+            problems.append("LNB_CLIENT_ID (client_id) is empty: set it to the client id LNB issued")
+        if not self.client_secret.strip():
+            problems.append("LNB_CLIENT_SECRET (client_secret) is empty: set it to the client secret LNB issued")
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.timeout_seconds <= 0:
+            problems.append(f"timeout_seconds must be positive, got {self.timeout_seconds}")
+        if self.max_retries < 0:
+            problems.append(f"max_retries must be 0 or more, got {self.max_retries}")
+        if problems:
+            raise LnbSettingsError("Le New Black settings are invalid: " + "; ".join(problems))
+
+    def get_client(self, logger: logging.Logger | None = None) -> LnbClient:
+        """A client; it logs through ``logger``, else through the run's Dagster logger."""
+        self.check_settings()
+        return LnbClient(
+            self.base_url.strip(),
+            self.client_id,
+            self.client_secret,
+            timeout=(min(CONNECT_TIMEOUT_SECONDS, self.timeout_seconds), self.timeout_seconds),
+            retry=RetryPolicy(attempts=self.max_retries + 1),
+            batch_size=self.batch_size,
+            logger=logger or self._logger,
+        )
+
+
+def lenewblack_resource_from_env() -> LeNewBlackResource:
+    """The resource reading ``LNB_CLIENT_ID``/``LNB_CLIENT_SECRET`` (and ``LNB_BASE_URL`` when set)
+    at run time, so secrets never sit in the definitions."""
+    base_url = {"base_url": dg.EnvVar("LNB_BASE_URL")} if "LNB_BASE_URL" in os.environ else {}
+    return LeNewBlackResource(
+        client_id=dg.EnvVar("LNB_CLIENT_ID"),
+        client_secret=dg.EnvVar("LNB_CLIENT_SECRET"),
+        **base_url,
+    )

@@ -1,0 +1,600 @@
+"""The Le New Black Wholesale API v2 sandbox (contract: ``shared/api/lenewblack-wholesale-v2.md``).
+
+It serves the ``lnb`` part of a scenario exactly as LNB's API returns it, and rejects, throttles
+and expires tokens where the real API would, so that a client passing against the sandbox is not
+surprised in production. Where LNB publishes nothing (status codes, rate limit, batch size) the
+contract's *assumed* values are used and kept configurable through ``POST /_sandbox/config``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from typing import Any, Callable
+from urllib.parse import unquote
+
+from lnb_pipeline.sandbox.http import Request, Response, SandboxApi
+from lnb_pipeline.sandbox.scenario import load_scenario, validate_scenario
+
+LNB_BASE_PATH = "/apis/wholesale/v2"
+DEFAULT_PAGE_SIZE = 500
+DEFAULT_MAX_BATCH = 1000
+ORDER_STATUSES = (
+    "draft",
+    "open_for_buyer",
+    "open_for_brand",
+    "confirmed",
+    "invoicing",
+    "closed",
+    "canceled",
+)
+ORDER_TIME_FILTERS = {
+    "order_time": "create_time",
+    "confirmation_time": "confirmation_time",
+    "update_time": "update_time",
+}
+CODE_LABELS = {"ean13": "EAN13", "sku": "SKU"}
+INVALID_DATA = "The given data was invalid."
+REDACTED = "***"
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class _ApiError(Exception):
+    """An error answer; raised from deep inside a handler and turned into a response by ``handle``."""
+
+    def __init__(self, status: int, payload: dict[str, Any]) -> None:
+        super().__init__(payload)
+        self.payload = payload
+        self.response = Response.json(payload, status)
+
+
+def _unprocessable(errors: dict[str, list[str]], message: str = INVALID_DATA) -> _ApiError:
+    return _ApiError(422, {"message": message, "errors": errors})
+
+
+def _not_found(message: str) -> _ApiError:
+    return _ApiError(404, {"message": message})
+
+
+def _now() -> str:
+    """LNB's timestamp format: ISO-8601 UTC to the second."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_datetime(value: str) -> datetime:
+    """An ISO-8601 date or datetime; naive values are taken as UTC. Raises ``ValueError``."""
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _stored_time(value: Any) -> datetime | None:
+    """A scenario timestamp, or None when it is absent or unreadable (such rows match no filter)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return _parse_datetime(value)
+    except ValueError:
+        return None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_iso_time(value: Any) -> bool:
+    try:
+        _parse_datetime(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _time_filter(name: str, value: str, field: str) -> Callable[[dict[str, Any]], bool]:
+    """The predicate for one ``*_from``/``*_to`` parameter; both ends are inclusive, so a bare date
+    as ``_to`` covers that whole day."""
+    upper = name.endswith("_to")
+    try:
+        bound = _parse_datetime(value)
+    except ValueError:
+        raise _unprocessable({name: [f"{name} must be an ISO-8601 date or datetime"]}) from None
+    if upper and _DATE_ONLY.fullmatch(value):
+        next_day = bound + timedelta(days=1)
+        return lambda row: (t := _stored_time(row.get(field))) is not None and t < next_day
+    if upper:
+        return lambda row: (t := _stored_time(row.get(field))) is not None and t <= bound
+    return lambda row: (t := _stored_time(row.get(field))) is not None and t >= bound
+
+
+def _order_filters(params: dict[str, str]) -> list[Callable[[dict[str, Any]], bool]]:
+    filters: list[Callable[[dict[str, Any]], bool]] = []
+    status = params.get("status")
+    if status is not None:
+        if status not in ORDER_STATUSES:
+            raise _unprocessable({"status": [f"status must be one of {', '.join(ORDER_STATUSES)}"]})
+        filters.append(lambda order: order.get("status") == status)
+    for prefix, field in ORDER_TIME_FILTERS.items():
+        for name in (f"{prefix}_from", f"{prefix}_to"):
+            if name in params:
+                filters.append(_time_filter(name, params[name], field))
+    return filters
+
+
+def _page_number(params: dict[str, str]) -> int:
+    raw = params.get("page", "1")
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise _unprocessable({"page": ["page must be a whole number from 1"]})
+    return int(raw)
+
+
+def _json_object(request: Request) -> dict[str, Any]:
+    """The body of a write, which LNB expects to be a JSON object."""
+    try:
+        body = request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise _unprocessable({"body": ["the body must be a JSON object"]})
+    return body
+
+
+def _inventory_changes(item: Any, code_field: str) -> tuple[str, dict[str, Any]]:
+    """Validate one stock write: the EAN13/SKU it targets and the row fields it sets.
+
+    Raises ``_ApiError`` (422) whose ``errors`` are also what a batch reports for the item.
+    """
+    if not isinstance(item, dict):
+        raise _unprocessable({"request": ["each request must be a JSON object"]})
+    errors: dict[str, list[str]] = {}
+    code = item.get(code_field)
+    if not isinstance(code, str) or not code:
+        errors[code_field] = [f"{code_field} is required and must be a non-empty string"]
+    if not _is_int(item.get("in_stock")) :
+        errors["in_stock"] = ["in_stock is required and must be a non-negative integer"]
+    changes = {"in_stock": item.get("in_stock"), "in_stock_update_time": _now()}
+    if "is_blocked" in item:
+        if not isinstance(item["is_blocked"], bool):
+            errors["is_blocked"] = ["is_blocked must be a boolean"]
+        changes["is_blocked"] = item["is_blocked"]
+    if "in_stock_update_time" in item:
+        if not _is_iso_time(item["in_stock_update_time"]):
+            errors["in_stock_update_time"] = ["in_stock_update_time must be an ISO-8601 datetime"]
+        changes["in_stock_update_time"] = item["in_stock_update_time"]
+    if "incoming_stock" in item:
+        value = item["incoming_stock"]
+        if value is not None and (not _is_int(value) or value < 0):
+            errors["incoming_stock"] = ["incoming_stock must be a non-negative integer or null"]
+        changes["incoming_stock"] = value
+    if "incoming_stock_date" in item:
+        value = item["incoming_stock_date"]
+        if value is not None and not _is_iso_time(value):
+            errors["incoming_stock_date"] = ["incoming_stock_date must be an ISO-8601 date or null"]
+        changes["incoming_stock_date"] = value
+    if errors:
+        raise _unprocessable(errors)
+    return code, changes
+
+
+def _index(rows: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
+    """Rows by a non-empty key; like LNB's stock import, the first row with a key wins."""
+    index: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        value = row.get(key)
+        if isinstance(value, str) and value:
+            index.setdefault(value, row)
+    return index
+
+
+def _creation_order(row: dict[str, Any]) -> tuple[datetime, str]:
+    """Lists are served by create_time then reference, so pages stay stable while rows change."""
+    created = _stored_time(row.get("create_time")) or datetime.min.replace(tzinfo=UTC)
+    return created, str(row.get("reference") or "")
+
+
+class _TokenBucket:
+    """The requests-per-second budget: bursts up to ``max(1, rps)``, refilled continuously."""
+
+    def __init__(self, rps: float) -> None:
+        self.rps = rps
+        self.capacity = max(1.0, rps)
+        self._tokens = self.capacity
+        self._updated = time.monotonic()
+
+    def take(self) -> int:
+        """0 when a request may go ahead, else the whole seconds after which one will."""
+        now = time.monotonic()
+        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rps)
+        self._updated = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return 0
+        return max(1, math.ceil((1 - self._tokens) / self.rps))
+
+
+class _Route:
+    """One endpoint: ``template`` is a path below the base path, ``{name}`` standing for a segment."""
+
+    def __init__(self, method: str, template: str, handler: Callable[[Request, dict[str, str]], Response],
+                 *, needs_token: bool = True) -> None:
+        self.method = method
+        self.template = template
+        self.label = f"{method} {template}"
+        self.handler = handler
+        self.needs_token = needs_token
+        self._pattern = re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)))
+
+    def match(self, relative_path: str) -> dict[str, str] | None:
+        """The path parameters when the path fits the template, else None."""
+        found = self._pattern.fullmatch(relative_path)
+        return None if found is None else {k: unquote(v) for k, v in found.groupdict().items()}
+
+
+@dataclass
+class _Settings:
+    rps: float | None
+    token_ttl_seconds: float
+    page_size: int
+    max_batch: int
+
+
+def _checked_settings(current: _Settings, payload: Any) -> _Settings:
+    """``current`` with the changes in ``payload`` applied; raises ``ValueError`` on a bad one."""
+    if not isinstance(payload, dict):
+        raise ValueError("config is a JSON object")
+    unknown = set(payload) - set(vars(current))
+    if unknown:
+        raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+    updated = _Settings(**vars(current))
+    if "rps" in payload:
+        rps = payload["rps"]
+        if rps is not None and (not isinstance(rps, (int, float)) or isinstance(rps, bool) or rps <= 0):
+            raise ValueError("rps must be a positive number or null")
+        updated.rps = None if rps is None else float(rps)
+    if "token_ttl_seconds" in payload:
+        ttl = payload["token_ttl_seconds"]
+        if not isinstance(ttl, (int, float)) or isinstance(ttl, bool) or ttl <= 0:
+            raise ValueError("token_ttl_seconds must be a positive number")
+        updated.token_ttl_seconds = float(ttl)
+    for name in ("page_size", "max_batch"):
+        if name in payload:
+            if not _is_int(payload[name]) or payload[name] < 1:
+                raise ValueError(f"{name} must be a positive integer")
+            setattr(updated, name, payload[name])
+    return updated
+
+
+class LnbApi(SandboxApi):
+    """LNB's Wholesale API v2 over one scenario's ``lnb`` data: retailers, orders and inventory.
+
+    ``POST /_sandbox/reset`` brings back the data and the constructor's settings (issued tokens stay
+    valid, since test clients keep theirs across resets); with ``{"scenario": ...}`` it switches to
+    that scenario, which later resets then restore.
+    """
+
+    name = "lnb"
+
+    def __init__(
+        self,
+        scenario: dict[str, Any],
+        *,
+        client_id: str = "sandbox-client",
+        client_secret: str = "sandbox-secret",
+        rps: float | None = None,
+        token_ttl_seconds: float = 3600,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> None:
+        super().__init__()
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._initial_settings = _checked_settings(
+            _Settings(None, 3600.0, DEFAULT_PAGE_SIZE, DEFAULT_MAX_BATCH),
+            {"rps": rps, "token_ttl_seconds": token_ttl_seconds, "page_size": page_size},
+        )
+        self._lock = threading.Lock()
+        self._tokens: dict[str, float] = {}
+        self._routes = self._build_routes()
+        with self._lock:
+            self._load(scenario)
+
+    def _build_routes(self) -> list[_Route]:
+        return [
+            _Route("POST", "/auth/token", self._issue_token, needs_token=False),
+            _Route("GET", "/orders", self._list_orders),
+            _Route("POST", "/orders/status", self._set_order_status),
+            _Route("GET", "/orders/{reference}", self._get_order),
+            _Route("GET", "/retailers", self._list_retailers),
+            _Route("GET", "/retailers/{reference}", self._get_retailer),
+            _Route("GET", "/inventory", self._list_inventory),
+            _Route("POST", "/inventory/ean", partial(self._write_stock, "ean13")),
+            _Route("POST", "/inventory/sku", partial(self._write_stock, "sku")),
+            _Route("POST", "/multi/inventory/ean", partial(self._write_stock_batch, "ean13")),
+            _Route("POST", "/multi/inventory/sku", partial(self._write_stock_batch, "sku")),
+        ]
+
+    def _load(self, scenario: dict[str, Any]) -> None:
+        """Make ``scenario`` the baseline and serve a fresh copy of it; the caller holds the lock."""
+        self._scenario = copy.deepcopy(scenario)
+        self._settings = _Settings(**vars(self._initial_settings))
+        self._bucket = None if self._settings.rps is None else _TokenBucket(self._settings.rps)
+        lnb = copy.deepcopy(self._scenario.get("lnb", {}))
+        self._orders: list[dict[str, Any]] = sorted(lnb.get("orders", []), key=_creation_order)
+        self._retailers: list[dict[str, Any]] = sorted(lnb.get("retailers", []), key=_creation_order)
+        self._inventory: list[dict[str, Any]] = lnb.get("inventory", [])
+        self._orders_by_reference = _index(self._orders, "reference")
+        self._retailers_by_reference = _index(self._retailers, "reference")
+        self._stock_by_code = {code: _index(self._inventory, code) for code in CODE_LABELS}
+
+    # --- SandboxApi hooks -------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        retry_after = self._spend_rate_budget()
+        if retry_after:
+            self.stats.count("rate_limited")
+            return Response.json({"message": "Too Many Requests"}, 429, {"Retry-After": str(retry_after)})
+        route, path_params, allowed = self._resolve(request)
+        if route is None and allowed:
+            return Response.json({"message": "Method Not Allowed"}, 405, {"Allow": ", ".join(allowed)})
+        if route is None:
+            return Response.json({"message": f"Not found: {request.method} {request.path}"}, 404)
+        try:
+            if route.needs_token:
+                self._check_token(request.params.get("access_token"))
+            return route.handler(request, path_params)
+        except _ApiError as error:
+            return error.response
+
+    def request_keys(self, request: Request) -> list[str]:
+        route, _, _ = self._resolve(request)
+        return [route.label if route else f"{request.method} (unknown path)"]
+
+    def fault_targets(self, request: Request) -> list[str]:
+        return [_relative_path(request.path) or request.path]
+
+    def fault_matches(self, match: str, target: str) -> bool:
+        return target.startswith(match)
+
+    def log_entry(self, request: Request) -> dict[str, Any]:
+        query = {k: REDACTED if k == "access_token" else v for k, v in request.params.items()}
+        try:
+            variables = request.json()
+        except ValueError:
+            variables = None
+        if isinstance(variables, dict) and "client_secret" in variables:
+            variables = {**variables, "client_secret": REDACTED}
+        return {"method": request.method, "path": request.path, "query": query, "variables": variables}
+
+    def throttled_response(self, request: Request) -> Response:
+        return Response.json({"message": "Too Many Requests"}, 429, {"Retry-After": "1"})
+
+    def reset(self, payload: Any) -> None:
+        if not isinstance(payload, dict) or set(payload) - {"scenario"}:
+            raise ValueError('reset takes a JSON object with at most a "scenario" key')
+        spec = payload.get("scenario")
+        if isinstance(spec, str):
+            scenario = load_scenario(spec)
+        elif isinstance(spec, dict):
+            validate_scenario(spec)
+            scenario = spec
+        elif spec is None:
+            scenario = self._scenario
+        else:
+            raise ValueError("scenario must be a spec string (demo, scale:N, a file path) or an object")
+        with self._lock:
+            self._load(scenario)
+        super().reset(payload)
+
+    def configure(self, payload: Any) -> dict[str, Any]:
+        with self._lock:
+            updated = _checked_settings(self._settings, payload)
+            if updated.rps != self._settings.rps:
+                self._bucket = None if updated.rps is None else _TokenBucket(updated.rps)
+            self._settings = updated
+            return vars(updated).copy()
+
+    def health(self) -> dict[str, Any]:
+        with self._lock:
+            counts = {"orders": len(self._orders), "retailers": len(self._retailers),
+                      "inventory": len(self._inventory), "tokens": len(self._tokens)}
+        return {**super().health(), **counts}
+
+    def extra_control(self, request: Request, route: str) -> Response | None:
+        if (request.method, route) == ("POST", "tokens/expire"):
+            with self._lock:
+                for token in self._tokens:
+                    self._tokens[token] = float("-inf")
+                return Response.json({"expired": len(self._tokens)})
+        if request.method == "POST" and route.startswith("orders/"):
+            return self._edit_order(unquote(route.removeprefix("orders/")), request)
+        return None
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def _resolve(self, request: Request) -> tuple[_Route | None, dict[str, str], list[str]]:
+        """The route for this method and path with its path parameters, else the methods the
+        path does allow (none: 404, some: 405)."""
+        relative = _relative_path(request.path)
+        if relative is None:
+            return None, {}, []
+        allowed: list[str] = []
+        for route in self._routes:
+            params = route.match(relative)
+            if params is None:
+                continue
+            if route.method == request.method:
+                return route, params, []
+            allowed.append(route.method)
+        return None, {}, allowed
+
+    def _spend_rate_budget(self) -> int:
+        with self._lock:
+            return 0 if self._bucket is None else self._bucket.take()
+
+    def _check_token(self, token: str | None) -> None:
+        if not token:
+            raise _ApiError(401, {"message": "Missing access_token query parameter"})
+        with self._lock:
+            expiry = self._tokens.get(token)
+        if expiry is None:
+            raise _ApiError(401, {"message": "Invalid access token"})
+        if time.monotonic() >= expiry:
+            raise _ApiError(401, {"message": "Token expired"})
+
+    def _paginated(self, rows: list[dict[str, Any]], params: dict[str, str]) -> Response:
+        """One page of ``rows`` as a bare array, the pagination metadata in headers; the caller
+        holds the lock."""
+        page, size = _page_number(params), self._settings.page_size
+        start = (page - 1) * size
+        headers = {
+            "X-Pagination-Current-Page": str(page),
+            "X-Pagination-Page-Size": str(size),
+            "X-Pagination-Has-More": "true" if start + size < len(rows) else "false",
+            "X-Pagination-Total-Pages": str(math.ceil(len(rows) / size)),
+            "X-Pagination-Total-Items": str(len(rows)),
+        }
+        return Response.json(rows[start:start + size], headers=headers)
+
+    # --- endpoints --------------------------------------------------------------------------
+
+    def _issue_token(self, request: Request, _: dict[str, str]) -> Response:
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise _unprocessable({"body": ["the body must be a JSON object"]})
+        errors = {
+            name: [f"{name} is required"]
+            for name in ("grant_type", "client_id", "client_secret")
+            if not isinstance(body.get(name), str) or not body[name]
+        }
+        if "grant_type" not in errors and body["grant_type"] != "client_credentials":
+            errors["grant_type"] = ["grant_type must be client_credentials"]
+        if errors:
+            raise _unprocessable(errors)
+        if (body["client_id"], body["client_secret"]) != (self._client_id, self._client_secret):
+            raise _ApiError(401, {"error": "invalid_client", "message": "Client authentication failed"})
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            ttl = self._settings.token_ttl_seconds
+            self._tokens[token] = time.monotonic() + ttl
+        expire_on = (datetime.now(UTC) + timedelta(seconds=ttl)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return Response.json({"access_token": token, "expire_on": expire_on, "expires_in": int(ttl)})
+
+    def _list_orders(self, request: Request, _: dict[str, str]) -> Response:
+        filters = _order_filters(request.params)
+        with self._lock:
+            orders = [o for o in self._orders if all(keep(o) for keep in filters)]
+            return self._paginated(orders, request.params)
+
+    def _get_order(self, _: Request, path: dict[str, str]) -> Response:
+        with self._lock:
+            return Response.json(self._order(path["reference"]))
+
+    def _order(self, reference: str) -> dict[str, Any]:
+        order = self._orders_by_reference.get(reference)
+        if order is None:
+            raise _not_found(f"Order {reference} not found")
+        return order
+
+    def _set_order_status(self, request: Request, _: dict[str, str]) -> Response:
+        body = _json_object(request)
+        reference, status = body.get("reference"), body.get("status")
+        errors: dict[str, list[str]] = {}
+        if not isinstance(reference, str) or not reference:
+            errors["reference"] = ["reference is required"]
+        if status not in ORDER_STATUSES:
+            errors["status"] = [f"status must be one of {', '.join(ORDER_STATUSES)}"]
+        if errors:
+            raise _unprocessable(errors)
+        with self._lock:
+            order = self._order(reference)
+            now = _now()
+            order["status"] = status
+            order["update_time"] = now
+            if status == "confirmed" and not order.get("confirmation_time"):
+                order["confirmation_time"] = now
+            if status == "canceled" and not order.get("cancellation_time"):
+                order["cancellation_time"] = now
+            return Response.json(order)
+
+    def _list_retailers(self, request: Request, _: dict[str, str]) -> Response:
+        with self._lock:
+            return self._paginated(self._retailers, request.params)
+
+    def _get_retailer(self, _: Request, path: dict[str, str]) -> Response:
+        with self._lock:
+            retailer = self._retailers_by_reference.get(path["reference"])
+            if retailer is None:
+                raise _not_found(f"Retailer {path['reference']} not found")
+            return Response.json(retailer)
+
+    def _list_inventory(self, _: Request, __: dict[str, str]) -> Response:
+        with self._lock:
+            return Response.json(self._inventory)
+
+    def _write_stock(self, code_field: str, request: Request, _: dict[str, str]) -> Response:
+        code, changes = _inventory_changes(_json_object(request), code_field)
+        with self._lock:
+            return Response.json(self._apply_stock(code_field, code, changes))
+
+    def _write_stock_batch(self, code_field: str, request: Request, _: dict[str, str]) -> Response:
+        items = _json_object(request).get("requests")
+        if not isinstance(items, list) or not items:
+            raise _unprocessable({"requests": ["requests must be a non-empty list"]})
+        with self._lock:
+            if len(items) > self._settings.max_batch:
+                raise _unprocessable(
+                    {"requests": [f"at most {self._settings.max_batch} requests per call"]})
+            data = [self._batch_item(code_field, item) for item in items]
+        successes = sum(1 for entry in data if entry["status"] == "success")
+        metadata = {"total_requests": len(data), "total_successes": successes,
+                    "total_errors": len(data) - successes}
+        return Response.json({"metadata": metadata, "data": data})
+
+    def _batch_item(self, code_field: str, item: Any) -> dict[str, Any]:
+        """One batch entry: a bad or unknown item is reported in place, never fails the call."""
+        try:
+            code, changes = _inventory_changes(item, code_field)
+            row = self._apply_stock(code_field, code, changes)
+        except _ApiError as error:
+            errors = error.payload.get("errors", error.payload["message"])
+            return {"status": "error", "errors": errors, "result": None}
+        return {"status": "success", "errors": None, "result": dict(row)}
+
+    def _apply_stock(self, code_field: str, code: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Update the row with this EAN13/SKU; the caller holds the lock."""
+        row = self._stock_by_code[code_field].get(code)
+        if row is None:
+            label = CODE_LABELS[code_field]
+            raise _ApiError(404, {"message": f"Unknown {label} {code}",
+                                  "errors": {code_field: [f"No stock row with {label} {code}"]}})
+        row.update(changes)
+        return row
+
+    def _edit_order(self, reference: str, request: Request) -> Response:
+        """Simulate an order edited in LNB's back office: merge the fields, bump update_time."""
+        changes = request.json()
+        if not isinstance(changes, dict):
+            return Response.json({"error": "the body must be a JSON object of order fields"}, 400)
+        if changes.get("reference", reference) != reference:
+            return Response.json({"error": "an order's reference cannot change"}, 400)
+        with self._lock:
+            order = self._orders_by_reference.get(reference)
+            if order is None:
+                return Response.json({"error": f"no order {reference}"}, 404)
+            order.update({"update_time": _now(), **changes})
+            self._orders.sort(key=_creation_order)
+            return Response.json(order)
+
+
+def _relative_path(path: str) -> str | None:
+    """The path below ``LNB_BASE_PATH``, or None for a path outside it."""
+    if path == LNB_BASE_PATH or path.startswith(LNB_BASE_PATH + "/"):
+        return path.removeprefix(LNB_BASE_PATH) or "/"
+    return None

@@ -1,0 +1,300 @@
+"""The Shopify Admin GraphQL sandbox: ``POST /admin/api/{version}/graphql.json``.
+
+Real GraphQL (graphql-core) over an SDL subset of Shopify's 2026-04 Admin schema, with Shopify's
+auth, cost calculation, leaky-bucket throttling, search syntax and bulk operations.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from functools import lru_cache
+from importlib.resources import files
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    build_schema,
+    execute,
+    parse,
+    validate,
+)
+
+from lnb_pipeline.sandbox.http import Request, Response, SandboxApi
+from lnb_pipeline.sandbox.scenario import STORED_QUANTITY_NAMES, load_scenario, validate_scenario
+from lnb_pipeline.sandbox.shopify.bulk import BULK_ERROR_CODES, BulkOperations, BulkQueryError, BulkSettings
+from lnb_pipeline.sandbox.shopify.cost import MAX_QUERY_COST, PLANS, LeakyBucket, Plan, QueryCost
+from lnb_pipeline.sandbox.shopify.orders import B2B_PLANS, create_order
+from lnb_pipeline.sandbox.shopify.resolvers import RESOLVERS, SOURCES, Context, page
+from lnb_pipeline.sandbox.shopify.state import ShopifyState, gid, now_iso
+
+SCHEMA_VERSION = "2026-04"
+GRAPHQL_PATH = re.compile(r"^/admin/api/(?P<version>\d{4}-(?:01|04|07|10)|unstable)/graphql\.json$")
+BULK_FILE_PATH = re.compile(r"^bulk/(?P<number>\d+)\.jsonl$")
+BULK_EXPIRE_PATH = re.compile(r"^bulk/(?P<number>\d+)/expire$")
+DEFAULT_TOKEN = "sandbox-token"
+INVALID_TOKEN_MESSAGE = "[API] Invalid API key or access token (unrecognized login or wrong password)"
+
+
+@lru_cache(maxsize=512)
+def _parse(query: str) -> DocumentNode | GraphQLError:
+    """Parsed documents are shared read-only between threads; a syntax error is returned, not raised."""
+    try:
+        return parse(query)
+    except GraphQLError as error:
+        return error
+
+
+def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if name:
+        return next((op for op in operations if op.name and op.name.value == name), None)
+    return operations[0] if len(operations) == 1 else None
+
+
+def _bind_resolvers(schema: GraphQLSchema, api: ShopifyApi) -> None:
+    """Point each custom field of the schema at the sandbox's resolvers."""
+    for (type_name, field_name), source in SOURCES.items():
+        schema.type_map[type_name].fields[field_name].resolve = (  # type: ignore[attr-defined]
+            lambda obj, info, _source=source, **args: page(_source(info.context, obj, args), args))
+    for (type_name, field_name), resolver in RESOLVERS.items():
+        schema.type_map[type_name].fields[field_name].resolve = (  # type: ignore[attr-defined]
+            lambda obj, info, _resolver=resolver, **args: _resolver(info.context, obj, args))
+    mutations = schema.type_map["Mutation"].fields  # type: ignore[attr-defined]
+    mutations["orderCreate"].resolve = lambda _, info, **args: create_order(
+        info.context.state, api.plan.name, args["order"], args.get("options"))
+    mutations["bulkOperationRunQuery"].resolve = lambda _, info, **args: api.run_bulk_query(args["query"])
+    mutations["bulkOperationCancel"].resolve = lambda _, info, **args: api.cancel_bulk(args["id"])
+
+
+class ShopifyApi(SandboxApi):
+    """One sandbox shop: its data, token, plan and cost bucket."""
+
+    name = "shopify"
+
+    def __init__(self, scenario: dict[str, Any], *, token: str = DEFAULT_TOKEN, plan: str = "standard") -> None:
+        super().__init__()
+        if plan not in PLANS:
+            raise ValueError(f"unknown plan {plan!r}; choose one of {', '.join(PLANS)}")
+        self.schema = build_schema(files("lnb_pipeline.sandbox.shopify").joinpath("schema.graphql").read_text())
+        _bind_resolvers(self.schema, self)
+        self._initial = scenario
+        self.state = ShopifyState(copy.deepcopy(scenario))
+        self.token = token
+        self.plan = PLANS[plan]
+        self.bucket = LeakyBucket(self.plan)
+        self.bulk = BulkOperations(self.schema, self._context, self._bulk_url)
+
+    def _context(self) -> Context:
+        return Context(state=self.state, bulk=self.bulk, plan={
+            "partnerDevelopment": False,
+            "shopifyPlus": self.plan.name in B2B_PLANS,
+            "publicDisplayName": self.plan.name.capitalize(),
+        })
+
+    def _bulk_url(self, operation_id: str) -> str:
+        return f"{self.base_url}/_sandbox/bulk/{operation_id.rsplit('/', 1)[-1]}.jsonl"
+
+    def run_bulk_query(self, query: str) -> dict[str, Any]:
+        try:
+            return {"bulkOperation": self.bulk.start(query), "userErrors": []}
+        except BulkQueryError as error:
+            return {"bulkOperation": None, "userErrors": [{"field": ["query"], "message": str(error), "code": error.code}]}
+
+    def cancel_bulk(self, operation_id: str) -> dict[str, Any]:
+        try:
+            return {"bulkOperation": self.bulk.cancel(operation_id), "userErrors": []}
+        except BulkQueryError as error:
+            return {"bulkOperation": self.bulk.get(operation_id), "userErrors": [{"field": ["id"], "message": str(error)}]}
+
+    def request_keys(self, request: Request) -> list[str]:
+        if not GRAPHQL_PATH.match(request.path):
+            return [f"{request.method} {request.path}"]
+        document = _parse(self._query_text(request))
+        if isinstance(document, GraphQLError):
+            return ["(unparsable query)"]
+        fields = [
+            selection.name.value
+            for definition in document.definitions if isinstance(definition, OperationDefinitionNode)
+            for selection in definition.selection_set.selections if hasattr(selection, "name")
+        ]
+        return fields or ["(no fields)"]
+
+    def log_entry(self, request: Request) -> dict[str, Any]:
+        body = self._body(request)
+        return {"method": request.method, "path": request.path, "query": body.get("query"),
+                "variables": body.get("variables")}
+
+    @staticmethod
+    def _body(request: Request) -> dict[str, Any]:
+        try:
+            body = request.json()
+        except ValueError:
+            return {}
+        return body if isinstance(body, dict) else {}
+
+    def _query_text(self, request: Request) -> str:
+        query = self._body(request).get("query")
+        return query if isinstance(query, str) else ""
+
+    def _cost_extension(self, requested: int, actual: int | None) -> dict[str, Any]:
+        return {"cost": {"requestedQueryCost": requested, "actualQueryCost": actual,
+                         "throttleStatus": self.bucket.status()}}
+
+    def throttled_response(self, request: Request, requested: int = 0) -> Response:
+        self.stats.count("throttled")
+        return Response.json({
+            "errors": [{"message": "Throttled", "extensions": {
+                "code": "THROTTLED",
+                "documentation": "https://shopify.dev/api/usage/rate-limits",
+            }}],
+            "extensions": self._cost_extension(requested, None),
+        }, headers=self._headers())
+
+    @staticmethod
+    def _headers() -> dict[str, str]:
+        return {"X-Shopify-API-Version": SCHEMA_VERSION}
+
+    def handle(self, request: Request) -> Response:
+        if not GRAPHQL_PATH.match(request.path):
+            return Response.json({"errors": "Not Found"}, 404)
+        if request.method != "POST":
+            return Response.json({"errors": "Method Not Allowed: use POST"}, 405)
+        if request.headers.get("x-shopify-access-token") != self.token:
+            return Response.json({"errors": INVALID_TOKEN_MESSAGE}, 401)
+        body = self._body(request)
+        query, variables = body.get("query"), body.get("variables") or {}
+        if not isinstance(query, str) or not query.strip() or not isinstance(variables, dict):
+            return Response.json({"errors": {"query": "Required parameter missing or invalid"}}, 400)
+        document = _parse(query)
+        if isinstance(document, GraphQLError):
+            return self._errors([document.formatted])
+        validation_errors = validate(self.schema, document)
+        if validation_errors:
+            return self._errors([e.formatted for e in validation_errors])
+        operation = _operation(document, body.get("operationName"))
+        if operation is None:
+            return self._errors([{"message": "An operation name is required when a document holds several."}])
+        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        pricing = QueryCost(self.schema, fragments, variables)
+        requested = pricing.requested(operation)
+        if requested > MAX_QUERY_COST:
+            self.stats.count("max_cost_exceeded")
+            return self._errors([{
+                "message": f"Query cost is {requested}, which exceeds the single query max cost limit "
+                           f"({MAX_QUERY_COST}).",
+                "extensions": {"code": "MAX_COST_EXCEEDED", "cost": requested, "maxCost": MAX_QUERY_COST},
+            }], self._cost_extension(requested, None))
+        if not self.bucket.try_take(requested):
+            return self.throttled_response(request, requested)
+        context = self._context()
+        result = execute(self.schema, document, variable_values=variables,
+                         operation_name=body.get("operationName"), context_value=context)
+        actual = pricing.actual(operation, result.data) if result.data is not None else 0
+        self.bucket.refund(max(0, requested - actual))
+        self.stats.count("points_requested", requested)
+        self.stats.count("points_spent", actual)
+        payload: dict[str, Any] = {}
+        if result.errors:
+            payload["errors"] = [e.formatted for e in result.errors]
+        payload["data"] = result.data
+        extensions = self._cost_extension(requested, actual)
+        if context.search_warnings:
+            extensions["search"] = [{"warnings": context.search_warnings}]
+        payload["extensions"] = extensions
+        return Response.json(payload, headers=self._headers())
+
+    def _errors(self, errors: list[Any], extensions: dict[str, Any] | None = None) -> Response:
+        payload: dict[str, Any] = {"errors": errors}
+        if extensions:
+            payload["extensions"] = extensions
+        return Response.json(payload, headers=self._headers())
+
+    def reset(self, payload: Any) -> None:
+        scenario = payload.get("scenario") if isinstance(payload, dict) else None
+        if isinstance(scenario, str):
+            self._initial = load_scenario(scenario)
+        elif isinstance(scenario, dict):
+            validate_scenario(scenario)
+            self._initial = scenario
+        super().reset(payload)
+        self.bulk.clear()
+        self.state = ShopifyState(copy.deepcopy(self._initial))
+        self.bucket.set_plan(self.plan)
+
+    def configure(self, payload: Any) -> dict[str, Any]:
+        if not isinstance(payload, dict):
+            raise ValueError("config is a JSON object")
+        known = {"plan", "bucket_size", "restore_rate", "token", "bulk_delay_seconds", "bulk_fail_with"}
+        unknown = set(payload) - known
+        if unknown:
+            raise ValueError(f"unknown settings {sorted(unknown)}; known: {sorted(known)}")
+        plan = self.plan
+        if "plan" in payload:
+            if payload["plan"] not in PLANS:
+                raise ValueError(f"plan must be one of {', '.join(PLANS)}")
+            plan = PLANS[payload["plan"]]
+        plan = Plan(plan.name, float(payload.get("restore_rate", plan.restore_rate)),
+                    float(payload.get("bucket_size", plan.bucket_size)))
+        if "bulk_fail_with" in payload and payload["bulk_fail_with"] not in (None, *BULK_ERROR_CODES):
+            raise ValueError(f"bulk_fail_with must be null or one of {', '.join(BULK_ERROR_CODES)}")
+        if set(payload) & {"plan", "bucket_size", "restore_rate"}:
+            self.plan = plan
+            self.bucket.set_plan(plan)
+        self.token = payload.get("token", self.token)
+        self.bulk.settings = BulkSettings(
+            delay_seconds=float(payload.get("bulk_delay_seconds", self.bulk.settings.delay_seconds)),
+            fail_with=payload.get("bulk_fail_with", self.bulk.settings.fail_with),
+        )
+        return self.settings()
+
+    def settings(self) -> dict[str, Any]:
+        return {"plan": self.plan.name, "restore_rate": self.plan.restore_rate, "bucket_size": self.plan.bucket_size,
+                "bulk_delay_seconds": self.bulk.settings.delay_seconds, "bulk_fail_with": self.bulk.settings.fail_with}
+
+    def health(self) -> dict[str, Any]:
+        return {**super().health(), **self.settings(), "bucket": self.bucket.status(),
+                "variants": len(self.state.variants), "orders": len(self.state.orders)}
+
+    def extra_control(self, request: Request, route: str) -> Response | None:
+        if request.method == "GET" and (match := BULK_FILE_PATH.match(route)):
+            path = self.bulk.result_file(gid("BulkOperation", int(match["number"])))
+            if path is None:
+                return Response.json({"error": "no such bulk result"}, 404)
+            return Response(200, headers={"Content-Type": "application/jsonl"}, file=path)
+        if request.method == "POST" and (match := BULK_EXPIRE_PATH.match(route)):
+            expired = self.bulk.expire(gid("BulkOperation", int(match["number"])))
+            return Response.json({"expired": expired}, 200 if expired else 409)
+        if (request.method, route) == ("POST", "inventory"):
+            return self._set_inventory(request)
+        return None
+
+    def _set_inventory(self, request: Request) -> Response:
+        """Change stock as a merchant would in Shopify's admin: ``{"changes": [{variant_id, location_id, ...}]}``."""
+        try:
+            changes = (request.json() or {})["changes"]
+        except (ValueError, KeyError, TypeError):
+            return Response.json({"error": 'body must be {"changes": [...]}'}, 400)
+        updated = 0
+        stamp = now_iso()
+        with self.state.lock:
+            for change in changes:
+                variant = self.state.variants_by_id.get(gid("ProductVariant", int(change.get("variant_id", 0))))
+                location_id = gid("Location", int(change.get("location_id", 0)))
+                if variant is None or location_id not in self.state.locations_by_id:
+                    return Response.json({"error": f"unknown variant or location in {change}"}, 400)
+                item = variant["inventoryItem"]
+                level = item["_levels"].get(location_id)
+                if level is None:
+                    return Response.json({"error": f"variant {change['variant_id']} is not stocked there"}, 400)
+                for name in STORED_QUANTITY_NAMES:
+                    if name in change:
+                        level["_q"][name] = int(change[name])
+                level["updatedAt"] = stamp
+                variant["updatedAt"] = item["updatedAt"] = stamp
+                updated += 1
+        return Response.json({"updated": updated})

@@ -1,0 +1,242 @@
+"""The Shopify store the sandbox serves, built from a scenario and kept in GraphQL shape.
+
+Objects are dicts keyed by their GraphQL field names, so graphql-core's default resolver reads
+most fields directly; keys starting with ``_`` are internal (numeric ids, quantities).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from lnb_pipeline.sandbox.scenario import DEFAULT_TIMESTAMP, STORED_QUANTITY_NAMES
+
+ON_HAND_PARTS = ("available", "committed", "reserved", "damaged", "safety_stock", "quality_control")
+DEFAULT_SHOP = {"name": "Sandbox Shop", "domain": "sandbox-shop.myshopify.com", "currency": "EUR"}
+
+
+def gid(kind: str, number: int) -> str:
+    return f"gid://shopify/{kind}/{number}"
+
+
+def gid_number(value: str, kind: str) -> int | None:
+    """The numeric id of a ``gid://shopify/<kind>/<n>``, or None when it is not one."""
+    prefix = f"gid://shopify/{kind}/"
+    if not isinstance(value, str) or not value.startswith(prefix):
+        return None
+    tail = value.removeprefix(prefix).split("?", 1)[0]
+    return int(tail) if tail.isdigit() else None
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ShopifyState:
+    """Everything one sandbox shop holds; ``lock`` guards every change."""
+
+    def __init__(self, scenario: dict[str, Any]) -> None:
+        self.lock = threading.RLock()
+        shop = {**DEFAULT_SHOP, **scenario.get("shop", {})}
+        self.currency: str = shop["currency"]
+        self.accepted_currencies: set[str] = {self.currency, *shop.get("currencies", [])}
+        self.shop = {
+            "id": gid("Shop", 1),
+            "name": shop["name"],
+            "myshopifyDomain": shop["domain"],
+            "currencyCode": self.currency,
+        }
+        self.locations = [
+            {"id": gid("Location", loc["id"]), "_num": loc["id"], "name": loc.get("name", f"Location {loc['id']}"),
+             "isActive": loc.get("active", True)}
+            for loc in sorted(scenario["locations"], key=lambda loc: loc["id"])
+        ]
+        self.locations_by_id = {loc["id"]: loc for loc in self.locations}
+        self.variants: list[dict[str, Any]] = []
+        self.variants_by_id: dict[str, dict[str, Any]] = {}
+        self.items_by_id: dict[str, dict[str, Any]] = {}
+        for product in scenario.get("products", []):
+            self._add_product(product)
+        self.variants.sort(key=lambda v: v["_num"])
+        self._levels_by_location: dict[str, list[dict[str, Any]]] = {loc["id"]: [] for loc in self.locations}
+        for variant in self.variants:
+            for location_id, level in variant["inventoryItem"]["_levels"].items():
+                self._levels_by_location[location_id].append(level)
+        self.customers = [self._customer(c) for c in scenario.get("customers", [])]
+        self.customers_by_id = {c["id"]: c for c in self.customers}
+        self.companies = [self._company(c) for c in scenario.get("companies", [])]
+        self.company_locations_by_id = {
+            loc["id"]: loc for company in self.companies for loc in company["_locations"]
+        }
+        self.orders: list[dict[str, Any]] = []
+        self.orders_by_id: dict[str, dict[str, Any]] = {}
+        self.next_order_number = 1
+        for order in scenario.get("orders", []):
+            self.add_order(self._scenario_order(order))
+
+    def _add_product(self, source: dict[str, Any]) -> None:
+        number = source["id"]
+        updated = source.get("updated_at", DEFAULT_TIMESTAMP)
+        product = {
+            "id": gid("Product", number),
+            "title": source.get("title", f"Product {number}"),
+            "handle": source.get("handle") or source.get("title", f"product-{number}").lower().replace(" ", "-"),
+            "status": source.get("status", "ACTIVE"),
+            "vendor": source.get("vendor", "Sandbox"),
+            "updatedAt": updated,
+        }
+        for variant_source in source.get("variants", []):
+            self._add_variant(product, variant_source)
+
+    def _add_variant(self, product: dict[str, Any], source: dict[str, Any]) -> None:
+        number = source["id"]
+        updated = source.get("updated_at", product["updatedAt"])
+        title = source.get("title", "Default Title")
+        variant: dict[str, Any] = {
+            "id": gid("ProductVariant", number),
+            "_num": number,
+            "title": title,
+            "displayName": f"{product['title']} - {title}",
+            "sku": source.get("sku"),
+            "barcode": source.get("barcode"),
+            "price": source.get("price", "0.00"),
+            "createdAt": source.get("created_at", DEFAULT_TIMESTAMP),
+            "updatedAt": updated,
+            "inventoryPolicy": source.get("inventory_policy", "DENY"),
+            "product": product,
+        }
+        item: dict[str, Any] = {
+            "id": gid("InventoryItem", number),
+            "_num": number,
+            "sku": variant["sku"],
+            "tracked": source.get("tracked", True),
+            "createdAt": variant["createdAt"],
+            "updatedAt": updated,
+            "_variant": variant,
+            "_levels": {},
+        }
+        for location_key, quantities in source.get("stock", {}).items():
+            location = self.locations_by_id[gid("Location", int(location_key))]
+            item["_levels"][location["id"]] = {
+                "id": f"gid://shopify/InventoryLevel/{number}{location['_num']:03d}?inventory_item_id={number}",
+                "updatedAt": updated,
+                "location": location,
+                "item": item,
+                "_q": {name: int(quantities.get(name, 0)) for name in STORED_QUANTITY_NAMES},
+            }
+        variant["inventoryItem"] = item
+        self.variants.append(variant)
+        self.variants_by_id[variant["id"]] = variant
+        self.items_by_id[item["id"]] = item
+
+    def _customer(self, source: dict[str, Any]) -> dict[str, Any]:
+        first, last = source.get("first_name"), source.get("last_name")
+        email = source.get("email")
+        return {
+            "__typename": "Customer",
+            "id": gid("Customer", source["id"]),
+            "firstName": first,
+            "lastName": last,
+            "displayName": " ".join(p for p in (first, last) if p) or email or f"Customer {source['id']}",
+            "defaultEmailAddress": {"emailAddress": email} if email else None,
+            "defaultPhoneNumber": {"phoneNumber": source["phone"]} if source.get("phone") else None,
+            "tags": source.get("tags", []),
+            "createdAt": source.get("created_at", DEFAULT_TIMESTAMP),
+            "updatedAt": source.get("updated_at", DEFAULT_TIMESTAMP),
+            "_metafields": dict(source.get("metafields", {})),
+        }
+
+    def _company(self, source: dict[str, Any]) -> dict[str, Any]:
+        company: dict[str, Any] = {
+            "id": gid("Company", source["id"]),
+            "name": source.get("name", f"Company {source['id']}"),
+            "externalId": source.get("external_id"),
+            "createdAt": source.get("created_at", DEFAULT_TIMESTAMP),
+            "updatedAt": source.get("updated_at", DEFAULT_TIMESTAMP),
+        }
+        company["_locations"] = [
+            {"id": gid("CompanyLocation", loc["id"]), "name": loc.get("name", company["name"]),
+             "externalId": loc.get("external_id"), "currency": loc.get("currency", self.currency),
+             "company": company}
+            for loc in source.get("locations", [])
+        ]
+        company["_contacts"] = [
+            {"id": gid("CompanyContact", contact["id"]), "company": company,
+             "customer": self.customers_by_id[gid("Customer", contact["customer_id"])],
+             "isMainContact": index == 0}
+            for index, contact in enumerate(source.get("contacts", []))
+        ]
+        company["mainContact"] = company["_contacts"][0] if company["_contacts"] else None
+        return company
+
+    def _scenario_order(self, source: dict[str, Any]) -> dict[str, Any]:
+        """An order a scenario starts with (e.g. one exported before), in stored shape."""
+        created = source.get("created_at", DEFAULT_TIMESTAMP)
+        lines = []
+        for index, line in enumerate(source.get("line_items", []), start=1):
+            variant = self.variants_by_id.get(gid("ProductVariant", line.get("variant_id", 0)))
+            lines.append(self.line_item(source["id"] * 1000 + index, variant, line.get("quantity", 1),
+                                        line.get("price", variant["price"] if variant else "0.00"),
+                                        line.get("title"), source.get("currency", self.currency)))
+        customer = self.customers_by_id.get(gid("Customer", source.get("customer_id", 0)))
+        return {
+            "id": gid("Order", source["id"]),
+            "name": source.get("name"),
+            "createdAt": created,
+            "updatedAt": source.get("updated_at", created),
+            "processedAt": created,
+            "cancelledAt": None,
+            "closed": False,
+            "sourceName": source.get("source_name"),
+            "sourceIdentifier": source.get("source_identifier"),
+            "poNumber": source.get("po_number"),
+            "email": source.get("email"),
+            "note": source.get("note"),
+            "tags": source.get("tags", []),
+            "currencyCode": source.get("currency", self.currency),
+            "displayFinancialStatus": "PENDING",
+            "customer": customer,
+            "purchasingEntity": customer,
+            "shippingAddress": None,
+            "billingAddress": None,
+            "_lines": lines,
+        }
+
+    def line_item(self, number: int, variant: dict[str, Any] | None, quantity: int, price: str,
+                  title: str | None, currency: str) -> dict[str, Any]:
+        return {
+            "id": gid("LineItem", number),
+            "name": title or (variant["displayName"] if variant else "Custom item"),
+            "sku": variant["sku"] if variant else None,
+            "quantity": quantity,
+            "variant": variant,
+            "originalUnitPriceSet": money_bag(price, currency),
+        }
+
+    def add_order(self, order: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            if order["name"] is None:
+                order["name"] = f"#{1000 + self.next_order_number}"
+            self.next_order_number += 1
+            total = sum(float(li["originalUnitPriceSet"]["shopMoney"]["amount"]) * li["quantity"]
+                        for li in order["_lines"])
+            order["totalPriceSet"] = money_bag(f"{total:.2f}", order["currencyCode"])
+            self.orders.append(order)
+            self.orders_by_id[order["id"]] = order
+            return order
+
+    def levels_at(self, location_id: str) -> list[dict[str, Any]]:
+        """Inventory levels at a location in item order (precomputed: scanning 100 000 items per page is too slow)."""
+        return self._levels_by_location.get(location_id, [])
+
+    def quantity(self, level: dict[str, Any], name: str) -> int:
+        stored = level["_q"]
+        if name == "on_hand":
+            return sum(stored[part] for part in ON_HAND_PARTS)
+        return stored.get(name, 0)
+
+
+def money_bag(amount: str, currency: str) -> dict[str, Any]:
+    money = {"amount": amount, "currencyCode": currency}
+    return {"shopMoney": money, "presentmentMoney": money}
