@@ -198,15 +198,20 @@ def test_invalid_filter_value_is_a_validation_error(client: LnbClient) -> None:
 class LnbApiWithoutPaginationHeaders(LnbApi):
     """The sandbox with some ``X-Pagination-*`` headers removed, as a proxy might strip them."""
 
-    def __init__(self, scenario: dict[str, Any], dropped: tuple[str, ...]) -> None:
-        super().__init__(scenario)
-        self.dropped = dropped
+    dropped: tuple[str, ...] = ()
 
     def handle(self, request: Request) -> Response:
         response = super().handle(request)
         for header in self.dropped:
             response.headers.pop(header, None)
         return response
+
+
+@pytest.fixture(scope="module")
+def header_stripping_server() -> Iterator[SandboxServer]:
+    server = SandboxServer(LnbApiWithoutPaginationHeaders(SCENARIO)).start()
+    yield server
+    server.stop()
 
 
 @pytest.mark.parametrize(
@@ -218,16 +223,15 @@ class LnbApiWithoutPaginationHeaders(LnbApi):
     ],
 )
 def test_pagination_falls_back_to_page_size_without_has_more(
-    dropped: tuple[str, ...], page_size: int, expected_calls: int
+    header_stripping_server: SandboxServer, dropped: tuple[str, ...], page_size: int, expected_calls: int
 ) -> None:
-    api = LnbApiWithoutPaginationHeaders(SCENARIO, dropped)
-    server = SandboxServer(api).start()
-    try:
-        api.configure({"page_size": page_size})
-        with make_client(server.url + LNB_BASE_PATH) as lnb:
-            references = [order["reference"] for order in lnb.iter_orders()]
-    finally:
-        server.stop()
+    api = header_stripping_server.api
+    assert isinstance(api, LnbApiWithoutPaginationHeaders)
+    api.reset({})
+    api.configure({"page_size": page_size})
+    api.dropped = dropped
+    with make_client(header_stripping_server.url + LNB_BASE_PATH) as lnb:
+        references = [order["reference"] for order in lnb.iter_orders()]
     assert references == [order["reference"] for order in ORDERS]
     assert api.stats.snapshot()["requests"]["GET /orders"] == expected_calls
 
@@ -275,9 +279,9 @@ def test_concurrent_first_calls_share_one_token(client: LnbClient, control: Cont
 
 
 def test_token_is_refreshed_before_it_expires(client: LnbClient, control: Control) -> None:
-    control.configure(token_ttl_seconds=2)
+    control.configure(token_ttl_seconds=1)
     client.get_order("LNB-0001")
-    time.sleep(1.1)  # past half the lifetime: the refresh margin of a short-lived token
+    time.sleep(0.6)  # past half the lifetime (the refresh margin of a short-lived token), before its end
     client.get_order("LNB-0001")
     assert control.calls("POST /auth/token") == 2
     assert "401" not in control.stats()["statuses"]
@@ -498,12 +502,13 @@ def test_token_never_leaks_into_logs_errors_or_tracebacks(
         failures.append(timeout_error.value)
         control.post("reset")
         control.configure(token_ttl_seconds=0.001)
+        control.post("tokens/expire")
         with pytest.raises(LnbAuthError) as auth_error:
             lnb.get_order("LNB-0001")
         failures.append(auth_error.value)
         client_repr = repr(lnb)
 
-    assert len(session.tokens_sent) == 3  # the first token, then two short-lived ones
+    assert len(session.tokens_sent) == 2  # the first token, then a short-lived one
     assert any(record.name.startswith("urllib3") for record in caplog.records)
     captured = [client_repr]
     captured += [record.getMessage() for record in caplog.records]

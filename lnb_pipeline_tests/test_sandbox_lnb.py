@@ -37,11 +37,12 @@ def make_order(i: int) -> dict[str, Any]:
     updated on LATE_UPDATE, the others an hour after creation."""
     created = BASE_TIME + timedelta(minutes=2 * i)
     status = STATUS_CYCLE[i % len(STATUS_CYCLE)]
+    confirmed = status in ("confirmed", "closed")
     return {
         "reference": f"ORD-{i:05d}",
         "create_time": iso(created),
         "update_time": LATE_UPDATE if i % 100 == 0 else iso(created + timedelta(hours=1)),
-        "confirmation_time": iso(created + timedelta(minutes=30)) if status in ("confirmed", "closed") else None,
+        "confirmation_time": iso(created + timedelta(minutes=30)) if confirmed else None,
         "cancellation_time": iso(created + timedelta(minutes=45)) if status == "canceled" else None,
         "status": status,
         "retailer_reference": f"R00{i % 2 + 1}",
@@ -356,7 +357,8 @@ def test_status_filter(lnb: Lnb, token: str) -> None:
 def test_update_time_filter_is_inclusive(lnb: Lnb, token: str) -> None:
     late = [f"ORD-{i:05d}" for i in range(0, ORDER_COUNT, 100)]
     assert references(lnb.get("/orders", token, update_time_from="2024-05-01")) == late
-    assert references(lnb.get("/orders", token, update_time_from=LATE_UPDATE, update_time_to=LATE_UPDATE)) == late
+    exact = lnb.get("/orders", token, update_time_from=LATE_UPDATE, update_time_to=LATE_UPDATE)
+    assert references(exact) == late
     assert references(lnb.get("/orders", token, update_time_from="2024-06-01T00:00:01Z")) == []
     early = lnb.get("/orders", token, update_time_to="2024-05-31T23:59:59Z")
     assert pagination(early)["Total-Items"] == "1188"
@@ -417,7 +419,8 @@ def test_canceling_keeps_the_confirmation_time(lnb: Lnb, token: str) -> None:
 
 
 def test_repeated_status_keeps_the_first_confirmation_and_cancellation(lnb: Lnb, token: str) -> None:
-    confirmed = lnb.post("/orders/status", token, json={"reference": "ORD-00000", "status": "confirmed"}).json()
+    confirmed = lnb.post("/orders/status", token,
+                         json={"reference": "ORD-00000", "status": "confirmed"}).json()
     assert confirmed["confirmation_time"] == make_order(0)["confirmation_time"]
     canceled = lnb.post("/orders/status", token, json={"reference": "ORD-00004", "status": "canceled"}).json()
     assert canceled["cancellation_time"] == make_order(4)["cancellation_time"]
@@ -530,8 +533,9 @@ def test_batch_by_ean_reports_each_item(lnb: Lnb, token: str) -> None:
     requests_ = [
         {"ean13": EAN_SHIRT, "in_stock": 7},
         {"ean13": UNKNOWN_EAN, "in_stock": 1},
-        {"ean13": EAN_DRESS, "in_stock": 0, "is_blocked": True, "in_stock_update_time": "2024-03-01T10:00:00Z",
-         "incoming_stock": 20, "incoming_stock_date": "2024-04-01"},
+        {"ean13": EAN_DRESS, "in_stock": 0, "is_blocked": True,
+         "in_stock_update_time": "2024-03-01T10:00:00Z", "incoming_stock": 20,
+         "incoming_stock_date": "2024-04-01"},
         {"ean13": EAN_SCARF, "in_stock": "9"},
         {"in_stock": 1},
     ]
@@ -540,8 +544,8 @@ def test_batch_by_ean_reports_each_item(lnb: Lnb, token: str) -> None:
     body = response.json()
     assert body["metadata"] == {"total_requests": 5, "total_successes": 2, "total_errors": 3}
     assert [entry["status"] for entry in body["data"]] == ["success", "error", "success", "error", "error"]
-    assert body["data"][1] == {"status": "error", "errors": {"ean13": [f"No stock row with EAN13 {UNKNOWN_EAN}"]},
-                               "result": None}
+    assert body["data"][1] == {"status": "error", "result": None,
+                               "errors": {"ean13": [f"No stock row with EAN13 {UNKNOWN_EAN}"]}}
     assert set(body["data"][3]["errors"]) == {"in_stock"}
     assert set(body["data"][4]["errors"]) == {"ean13"}
     assert body["data"][2] == {"status": "success", "errors": None, "result": {
@@ -565,7 +569,8 @@ def test_batch_by_sku(lnb: Lnb, token: str) -> None:
 
 def test_batch_size_limit(lnb: Lnb, token: str) -> None:
     unknown = [{"ean13": f"{n:013d}", "in_stock": 1} for n in range(999)]
-    at_limit = lnb.post("/multi/inventory/ean", token, json={"requests": [{"ean13": EAN_SHIRT, "in_stock": 8}, *unknown]})
+    at_limit = lnb.post("/multi/inventory/ean", token,
+                        json={"requests": [{"ean13": EAN_SHIRT, "in_stock": 8}, *unknown]})
     assert at_limit.status_code == 200
     assert at_limit.json()["metadata"] == {"total_requests": 1000, "total_successes": 1, "total_errors": 999}
     too_many = lnb.post("/multi/inventory/ean", token,
@@ -777,7 +782,8 @@ def test_health_counts_the_data(lnb: Lnb) -> None:
 
 
 def test_config_rejects_unknown_or_bad_settings(lnb: Lnb) -> None:
-    assert lnb.control("POST", "config", {"rps": 5, "burst": 3}).json() == {"error": "unknown settings: burst"}
+    unknown = lnb.control("POST", "config", {"rps": 5, "burst": 3})
+    assert unknown.json() == {"error": "unknown settings: burst"}
     for bad in ({"rps": 0}, {"rps": "5"}, {"page_size": 0}, {"max_batch": 1.5}, {"token_ttl_seconds": -1}):
         assert lnb.control("POST", "config", bad).status_code == 400, bad
     assert lnb.configure() == {"rps": None, "token_ttl_seconds": 3600.0, "page_size": 500, "max_batch": 1000}
@@ -833,7 +839,8 @@ def test_reset_switches_to_a_scenario_file(start_server: Callable[..., Lnb], tmp
     pytest.importorskip("lnb_pipeline.sandbox.generators", reason="load_scenario imports the generators")
     own = start_server()
     path = tmp_path / "scenario.json"
-    path.write_text(json.dumps({"locations": [{"id": 1, "name": "Depot"}], "lnb": {"retailers": [RETAILERS[0]]}}))
+    path.write_text(json.dumps({"locations": [{"id": 1, "name": "Depot"}],
+                                "lnb": {"retailers": [RETAILERS[0]]}}))
     assert own.control("POST", "reset", {"scenario": str(path)}).status_code == 200
     assert own.get("/retailers", own.new_token()).json() == [RETAILERS[0]]
 

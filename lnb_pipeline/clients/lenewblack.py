@@ -349,23 +349,21 @@ class LnbClient:
         change is retried when the failure was transient, else raised.
         """
         body = {"reference": reference, "status": status}
-        for attempt in range(1, self._retry.attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             outcome = self._call("POST", "/orders/status", {}, body, expect=dict)
             if isinstance(outcome, _Answer):
                 return outcome.body
-            outcome_unknown = isinstance(outcome, (LnbNetworkError, LnbServerError, LnbResponseError))
-            if not outcome_unknown and not isinstance(outcome, LnbRateLimited):
-                raise outcome
-            if outcome_unknown:
+            if isinstance(outcome, (LnbNetworkError, LnbServerError, LnbResponseError)):
                 order = self.get_order(reference)
                 if order.get("status") == status:
                     self._emit(logging.WARNING, f"LNB status change of order {reference} to {status!r} got no "
                                                 f"clear answer ({outcome}); re-reading shows it was applied")
                     return order
-            if not STATUS_CHANGE.allows(outcome) or attempt == self._retry.attempts:
+            if not STATUS_CHANGE.allows(outcome) or attempt >= self._retry.attempts:
                 raise outcome.gave_up_after(attempt)
             self._pause(attempt, outcome, "POST", "/orders/status")
-        raise AssertionError("the loop returns or raises on its last attempt")
 
     # --- retailers ----------------------------------------------------------------------------
 
@@ -463,14 +461,15 @@ class LnbClient:
         authenticated: bool = True,
     ) -> _Answer:
         """One call, repeated under ``rule`` with backoff; raises the last failure."""
-        for attempt in range(1, self._retry.attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             outcome = self._call(method, path, params or {}, body, expect=expect, authenticated=authenticated)
             if isinstance(outcome, _Answer):
                 return outcome
-            if not rule.allows(outcome) or attempt == self._retry.attempts:
+            if not rule.allows(outcome) or attempt >= self._retry.attempts:
                 raise outcome.gave_up_after(attempt)
             self._pause(attempt, outcome, method, path)
-        raise AssertionError("the loop returns or raises on its last attempt")
 
     def _call(
         self, method: str, path: str, params: dict[str, str], body: Any, *, expect: type,

@@ -49,9 +49,9 @@ class ScenarioError(ValueError):
 
 def load_scenario(spec: str) -> dict[str, Any]:
     """``demo``, ``scale:N`` or the path of a scenario JSON file, validated."""
-    from lnb_pipeline.sandbox.generators import demo_scenario, scale_scenario
-
     if spec == "demo":
+        from lnb_pipeline.sandbox.generators import demo_scenario
+
         scenario = demo_scenario()
     elif spec.startswith("scale:"):
         try:
@@ -60,6 +60,8 @@ def load_scenario(spec: str) -> dict[str, Any]:
             raise ScenarioError(f"scale:N needs a whole number of variants, got {spec!r}") from None
         if variants < 1:
             raise ScenarioError("scale:N needs at least one variant")
+        from lnb_pipeline.sandbox.generators import scale_scenario
+
         scenario = scale_scenario(variants)
     else:
         path = Path(spec)
@@ -67,8 +69,8 @@ def load_scenario(spec: str) -> dict[str, Any]:
             raise ScenarioError(f"scenario {spec!r} is neither demo, scale:N nor an existing file")
         try:
             scenario = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise ScenarioError(f"{path}: not valid JSON: {error}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ScenarioError(f"{path}: not valid JSON (UTF-8 expected): {error}") from None
     validate_scenario(scenario)
     return scenario
 
@@ -117,7 +119,8 @@ def validate_scenario(scenario: Any) -> None:
             stock = variant.get("stock", {})
             _require(isinstance(stock, dict), here, "stock must be an object keyed by location id")
             for location_key, quantities in stock.items():
-                _require(str(location_key).isdigit() and int(location_key) in location_ids,
+                _require(str(location_key).isascii() and str(location_key).isdigit()
+                         and int(location_key) in location_ids,
                          f"{here}.stock", f"unknown location {location_key!r}")
                 _require(isinstance(quantities, dict), f"{here}.stock.{location_key}", "must be an object")
                 for name, value in quantities.items():
@@ -126,15 +129,33 @@ def validate_scenario(scenario: Any) -> None:
                     _require(isinstance(value, int) and not isinstance(value, bool),
                              f"{here}.stock.{location_key}.{name}", "must be an integer")
     customer_ids = _check_ids(scenario.get("customers", []), "customers")
+    unique_metafields: set[tuple[str, Any]] = set()
     for c_index, customer in enumerate(scenario.get("customers", [])):
         metafields = customer.get("metafields", {})
+        where = f"customers[{c_index}].metafields"
         _require(isinstance(metafields, dict) and all("." in k for k in metafields),
-                 f"customers[{c_index}].metafields", 'must map "namespace.key" to a value')
+                 where, 'must map "namespace.key" to a value')
+        for key, value in metafields.items():
+            _require((key, value) not in unique_metafields, where,
+                     f"{key}={value!r} is already another customer's (Shopify keeps these unique)")
+            unique_metafields.add((key, value))
     _check_ids(scenario.get("companies", []), "companies")
+    company_location_ids: set[int] = set()
+    contact_ids: set[int] = set()
+    external_ids: set[str] = set()
     for c_index, company in enumerate(scenario.get("companies", [])):
         where = f"companies[{c_index}]"
-        _check_ids(company.get("locations", []), f"{where}.locations")
-        _check_ids(company.get("contacts", []), f"{where}.contacts")
+        external_id = company.get("external_id")
+        _require(external_id is None or external_id not in external_ids, where,
+                 f"external_id {external_id!r} is already another company's (Shopify keeps it unique)")
+        if external_id is not None:
+            external_ids.add(external_id)
+        locations = _check_ids(company.get("locations", []), f"{where}.locations")
+        contacts = _check_ids(company.get("contacts", []), f"{where}.contacts")
+        _require(not (locations & company_location_ids), f"{where}.locations", "ids must be unique across companies")
+        _require(not (contacts & contact_ids), f"{where}.contacts", "ids must be unique across companies")
+        company_location_ids |= locations
+        contact_ids |= contacts
         for contact in company.get("contacts", []):
             _require(contact.get("customer_id") in customer_ids, f"{where}.contacts",
                      f"customer_id {contact.get('customer_id')!r} is not a customer")
@@ -142,7 +163,9 @@ def validate_scenario(scenario: Any) -> None:
     lnb = scenario.get("lnb", {})
     _require(isinstance(lnb, dict), "lnb", "must be an object")
     for key in ("retailers", "orders", "inventory"):
-        _require(isinstance(lnb.get(key, []), list), f"lnb.{key}", "must be a list")
+        rows = lnb.get(key, [])
+        _require(isinstance(rows, list) and all(isinstance(r, dict) for r in rows), f"lnb.{key}",
+                 "must be a list of objects")
     order_refs = [o.get("reference") for o in lnb.get("orders", [])]
     _require(all(isinstance(r, str) and r for r in order_refs), "lnb.orders", "every order needs a reference")
     _require(len(set(order_refs)) == len(order_refs), "lnb.orders", "order references must be unique")

@@ -15,7 +15,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Callable
 from urllib.parse import unquote
@@ -63,9 +63,13 @@ def _not_found(message: str) -> _ApiError:
     return _ApiError(404, {"message": message})
 
 
-def _now() -> str:
+def _iso(moment: datetime) -> str:
     """LNB's timestamp format: ISO-8601 UTC to the second."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _now() -> str:
+    return _iso(datetime.now(UTC))
 
 
 def _parse_datetime(value: str) -> datetime:
@@ -134,7 +138,7 @@ def _page_number(params: dict[str, str]) -> int:
 
 
 def _json_object(request: Request) -> dict[str, Any]:
-    """The body of a write, which LNB expects to be a JSON object."""
+    """The body of a POST, which LNB expects to be a JSON object."""
     try:
         body = request.json()
     except ValueError:
@@ -155,7 +159,7 @@ def _inventory_changes(item: Any, code_field: str) -> tuple[str, dict[str, Any]]
     code = item.get(code_field)
     if not isinstance(code, str) or not code:
         errors[code_field] = [f"{code_field} is required and must be a non-empty string"]
-    if not _is_int(item.get("in_stock")) :
+    if not _is_int(item.get("in_stock")) or item["in_stock"] < 0:
         errors["in_stock"] = ["in_stock is required and must be a non-negative integer"]
     changes = {"in_stock": item.get("in_stock"), "in_stock_update_time": _now()}
     if "is_blocked" in item:
@@ -462,12 +466,7 @@ class LnbApi(SandboxApi):
     # --- endpoints --------------------------------------------------------------------------
 
     def _issue_token(self, request: Request, _: dict[str, str]) -> Response:
-        try:
-            body = request.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise _unprocessable({"body": ["the body must be a JSON object"]})
+        body = _json_object(request)
         errors = {
             name: [f"{name} is required"]
             for name in ("grant_type", "client_id", "client_secret")
@@ -483,7 +482,7 @@ class LnbApi(SandboxApi):
         with self._lock:
             ttl = self._settings.token_ttl_seconds
             self._tokens[token] = time.monotonic() + ttl
-        expire_on = (datetime.now(UTC) + timedelta(seconds=ttl)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        expire_on = _iso(datetime.now(UTC) + timedelta(seconds=ttl))
         return Response.json({"access_token": token, "expire_on": expire_on, "expires_in": int(ttl)})
 
     def _list_orders(self, request: Request, _: dict[str, str]) -> Response:

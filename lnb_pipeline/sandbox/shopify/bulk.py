@@ -107,12 +107,16 @@ class BulkOperations:
         self.settings = BulkSettings()
 
     def expire(self, operation_id: str) -> bool:
+        """What Shopify does seven days on: the status turns EXPIRED and the result URL stops working."""
         with self._lock:
             operation = self._operations.get(operation_id)
             if operation is None or operation["status"] != "COMPLETED":
                 return False
             operation.update(status="EXPIRED", url=None, partialDataUrl=None)
-            return True
+        path = self.result_file(operation_id)
+        if path is not None:
+            path.unlink()
+        return True
 
     def start(self, query: str) -> dict[str, Any]:
         """Validate and launch a bulk query; raises ``BulkQueryError`` with Shopify's reason."""

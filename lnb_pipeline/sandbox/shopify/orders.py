@@ -144,14 +144,18 @@ def _validate(state: ShopifyState, plan: str, order_input: dict[str, Any], optio
 
 def _claim_inventory(state: ShopifyState, lines: list[tuple[dict[str, Any] | None, int, str, str | None]],
                      obey_policy: bool) -> list[dict[str, Any]]:
-    """Move ordered quantities from available to committed at the first active location holding the item."""
-    claims = []
+    """Move ordered quantities from available to committed at the first active location holding the item.
+
+    Lines of the same variant draw on the same stock, so each is checked against what earlier lines left.
+    """
+    claims: list[tuple[dict[str, Any], int]] = []
     for index, (variant, quantity, _, _) in enumerate(lines):
         if variant is None or not variant["inventoryItem"]["tracked"]:
             continue
         levels = variant["inventoryItem"]["_levels"]
         level = next((levels[loc["id"]] for loc in state.locations if loc["isActive"] and loc["id"] in levels), None)
-        available = level["_q"]["available"] if level else 0
+        claimed = sum(amount for claimed_level, amount in claims if claimed_level is level)
+        available = level["_q"]["available"] - claimed if level else 0
         if obey_policy and variant["inventoryPolicy"] == "DENY" and available < quantity:
             return [_error(["order", "lineItems", index, "quantity"],
                            f"Not enough inventory for {variant['displayName']}: {available} available, "

@@ -158,7 +158,8 @@ def _orders(ctx: Context, _: Any, args: dict[str, Any]) -> list[Any]:
 
 
 def _bulk_operations(ctx: Context, _: Any, args: dict[str, Any]) -> list[Any]:
-    return _searched(ctx, ctx.bulk.all(), args.get("query"), BULK_SEARCH)
+    """Newest first: Shopify's default sort for ``bulkOperations``."""
+    return _searched(ctx, ctx.bulk.all()[::-1], args.get("query"), BULK_SEARCH)
 
 
 SOURCES: dict[tuple[str, str], Source] = {

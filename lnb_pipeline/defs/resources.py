@@ -1,0 +1,18 @@
+"""The two API resources every asset shares, configured from the environment."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from lnb_pipeline.defs.lenewblack.resources import lenewblack_resource_from_env
+from lnb_pipeline.defs.shopify.resources import shopify_resource_from_env
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(
+        resources={
+            "shopify": shopify_resource_from_env(),
+            "lenewblack": lenewblack_resource_from_env(),
+        }
+    )
