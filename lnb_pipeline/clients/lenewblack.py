@@ -44,6 +44,7 @@ from typing import Any, Iterable, Iterator, Literal, Mapping
 from urllib.parse import quote
 
 import requests
+from requests.structures import CaseInsensitiveDict
 
 from lnb_pipeline.clients.redaction import RedactingFilter, redact
 from lnb_pipeline.clients.retry import RetryPolicy
@@ -192,6 +193,7 @@ class _Answer:
 
     body: Any
     headers: Mapping[str, str]
+    """Case-insensitive, as proxies may lower-case header names."""
 
 
 @dataclass(frozen=True)
@@ -510,7 +512,7 @@ class LnbClient:
         self._emit(logging.DEBUG, f"LNB {method} {path}{shown_params} -> HTTP {response.status_code} in {elapsed:.2f}s")
         if 200 <= response.status_code < 300:
             return self._parse(method, path, response, expect)
-        return self._failure(method, path, response)
+        return self._failure(method, path, response, token)
 
     def _parse(self, method: str, path: str, response: requests.Response, expect: type) -> _Answer | LnbError:
         try:
@@ -522,9 +524,9 @@ class LnbClient:
         if not isinstance(payload, expect):
             return LnbResponseError(
                 f"LNB answered {method} {path} with a JSON {type(payload).__name__}, expected {expect.__name__}")
-        return _Answer(payload, dict(response.headers))
+        return _Answer(payload, CaseInsensitiveDict(response.headers))
 
-    def _failure(self, method: str, path: str, response: requests.Response) -> LnbError:
+    def _failure(self, method: str, path: str, response: requests.Response, token: str | None) -> LnbError:
         """The typed error for a non-2xx answer, its message taken from any of LNB's error shapes."""
         status = response.status_code
         try:
@@ -532,17 +534,18 @@ class LnbClient:
         except ValueError:
             payload = None
         detail = _error_text(payload) or response.text[:ERROR_BODY_EXCERPT_CHARS].strip() or response.reason
-        message = self._redact(f"LNB {method} {path}: HTTP {status}: {detail}")
-        if path == TOKEN_PATH and 400 <= status < 500:
+        detail = self._redact(detail, token)
+        message = f"LNB {method} {path}: HTTP {status}: {detail}"
+        if path == TOKEN_PATH and 400 <= status < 500 and status != 429:
             return LnbAuthError(f"LNB refused the client credentials for client id {self.client_id!r}: "
-                                f"HTTP {status}: {self._redact(detail)}", status=status)
+                                f"HTTP {status}: {detail}", status=status)
         if status in (401, 403):
             return LnbAuthError(message, status=status)
         if status == 404:
             return LnbNotFound(message, status=status)
         if status == 422:
             errors = payload.get("errors") if isinstance(payload, dict) else None
-            return LnbValidationError(message, status=status, errors=self._redacted_json(errors))
+            return LnbValidationError(message, status=status, errors=self._redacted_json(errors, token))
         if status == 429:
             return LnbRateLimited(message, retry_after=_retry_after_seconds(response.headers.get("Retry-After")))
         if status >= 500:
@@ -592,8 +595,8 @@ class LnbClient:
         secrets = (self._client_secret, token_sent or "", cached.value if cached else "")
         return redact(text, secrets)
 
-    def _redacted_json(self, value: Any) -> Any:
-        return None if value is None else json.loads(self._redact(json.dumps(value)))
+    def _redacted_json(self, value: Any, token_sent: str | None) -> Any:
+        return None if value is None else json.loads(self._redact(json.dumps(value), token_sent))
 
     def _emit(self, level: int, message: str) -> None:
         self._log.log(level, self._redact(message))

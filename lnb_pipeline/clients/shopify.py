@@ -355,7 +355,7 @@ class ShopifyClient:
             while operation["status"] in ("CREATED", "RUNNING", "CANCELING"):
                 if self._clock() >= deadline:
                     self._cancel_bulk(operation_id)
-                    raise ShopifyBulkError(f"Bulk operation {operation_id} did not finish within {timeout_seconds:.0f} s "
+                    raise ShopifyBulkError(f"Bulk operation {operation_id} did not finish within {timeout_seconds:g} s "
                                            f"({operation.get('objectCount')} objects so far); it was canceled", operation)
                 self._sleep(min(interval, max(0.0, deadline - self._clock())))
                 interval = min(max_poll_seconds, interval * 1.5)

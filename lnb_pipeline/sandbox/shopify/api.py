@@ -84,8 +84,8 @@ class ShopifyApi(SandboxApi):
         _bind_resolvers(self.schema, self)
         self._initial = scenario
         self.state = ShopifyState(copy.deepcopy(scenario))
-        self.token = token
-        self.plan = PLANS[plan]
+        self.token = self._initial_token = token
+        self.plan = self._initial_plan = PLANS[plan]
         self.bucket = LeakyBucket(self.plan)
         self.bulk = BulkOperations(self.schema, self._context, self._bulk_url)
 
@@ -224,6 +224,7 @@ class ShopifyApi(SandboxApi):
         super().reset(payload)
         self.bulk.clear()
         self.state = ShopifyState(copy.deepcopy(self._initial))
+        self.token, self.plan = self._initial_token, self._initial_plan
         self.bucket.set_plan(self.plan)
 
     def configure(self, payload: Any) -> dict[str, Any]:

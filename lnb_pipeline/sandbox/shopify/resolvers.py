@@ -143,7 +143,9 @@ def _location_levels(ctx: Context, location: dict[str, Any], args: dict[str, Any
 
 
 def _item_levels(ctx: Context, item: dict[str, Any], args: dict[str, Any]) -> list[Any]:
-    levels = sorted(item["_levels"].values(), key=lambda lv: lv["location"]["_num"])
+    """Levels at active locations only, as Shopify answers by default (``includeInactive: false``)."""
+    levels = sorted((lv for lv in item["_levels"].values() if lv["location"]["isActive"]),
+                    key=lambda lv: lv["location"]["_num"])
     return _searched(ctx, levels, args.get("query"), LEVEL_SEARCH)
 
 

@@ -1,0 +1,27 @@
+"""When the stock flow runs: the `inventory_sync` job and its schedule (LNB_STOCK_CRON, LNB_TIMEZONE)."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+DEFAULT_STOCK_CRON = "*/30 * * * *"
+DEFAULT_TIMEZONE = "UTC"
+
+inventory_sync = dg.define_asset_job(
+    name="inventory_sync",
+    selection=dg.AssetSelection.groups("inventory"),
+    description="Read Shopify stock, compute available-to-sell per key, preview and push it to LNB.",
+    executor_def=dg.in_process_executor,
+    tags={"flow": "inventory"},
+)
+
+inventory_sync_schedule = dg.ScheduleDefinition(
+    name="inventory_sync_schedule",
+    job=inventory_sync,
+    cron_schedule=os.environ.get("LNB_STOCK_CRON", DEFAULT_STOCK_CRON),
+    execution_timezone=os.environ.get("LNB_TIMEZONE", DEFAULT_TIMEZONE),
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Pushes Shopify stock to LNB on LNB_STOCK_CRON (default every 30 minutes) in LNB_TIMEZONE.",
+)

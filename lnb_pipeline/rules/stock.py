@@ -1,0 +1,349 @@
+"""Stock rules: Shopify inventory levels → the available-to-sell quantity LNB receives per key.
+
+The flow is ``select_locations`` → ``compute_available_to_sell`` (one row per variant, exported or
+excluded with a reason) → ``exported_stock`` (key, quantity) → ``build_preview`` beside LNB's
+``GET /inventory`` → ``push_rows``. Every reason and status is a module constant so asset checks,
+the task log and tests match on the same strings.
+
+Choices worth knowing:
+
+- A negative ``available`` counts as 0 *per location* before summing: a location that oversold
+  must not eat another location's stock, which is still physically there to sell.
+- The safety buffer is subtracted once per key, after the sum, then floored at 0. It applies to
+  Shopify's numbers (tracked, and untracked in ``as_reported`` mode), not to the ``fixed``
+  quantity, which is already the merchant's chosen figure.
+- A key is "duplicated" when two variants carry it after normalisation, untracked ones included:
+  LNB could not tell which variant it means, so none of them is pushed.
+- Output order is by the numeric part of the variant gid, then the gid: stable across runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import polars as pl
+from stdnum import ean
+
+StockKey = Literal["ean13", "sku"]
+UntrackedMode = Literal["skip", "as_reported", "fixed"]
+
+LEVEL_SCHEMA: dict[str, pl.DataType] = {
+    "variant_id": pl.String(),
+    "sku": pl.String(),
+    "barcode": pl.String(),
+    "product_status": pl.String(),
+    "tracked": pl.Boolean(),
+    "location_id": pl.String(),
+    "location_name": pl.String(),
+    "available": pl.Int64(),
+    "on_hand": pl.Int64(),
+    "committed": pl.Int64(),
+}
+"""One row per variant × location as read from Shopify; ``location_id`` is null for a variant with no level."""
+
+AVAILABLE_SCHEMA: dict[str, pl.DataType] = {
+    "variant_id": pl.String(),
+    "sku": pl.String(),
+    "barcode": pl.String(),
+    "key": pl.String(),
+    "quantity": pl.Int64(),
+    "excluded_reason": pl.String(),
+}
+"""``compute_available_to_sell``'s output: one row per variant; quantity is null when excluded."""
+
+REASON_MISSING_BARCODE = "missing barcode"
+REASON_NOT_NUMERIC = "not numeric"
+REASON_NOT_EAN13 = "not an EAN13"
+"""Prefix: the full reason is ``not an EAN13 (8 digits)``."""
+REASON_INVALID_CHECK_DIGIT = "invalid EAN13 check digit"
+"""Also for a 12-digit UPC-A, which is checked as its 0-prefixed EAN13."""
+REASON_MISSING_SKU = "missing SKU"
+REASON_UNTRACKED_SKIPPED = "untracked (skipped by setting)"
+REASON_DUPLICATE_KEY = "duplicate key"
+"""Prefix: the full reason is ``duplicate key 0123…: shared by 2 variants (gid…, gid…)``."""
+
+DUPLICATE_IDS_SHOWN = 5
+"""Variant ids named in a duplicate reason; more are summarised, so one shared key cannot bloat every row."""
+
+STATUS_UNCHANGED = "unchanged"
+STATUS_CHANGED = "changed"
+STATUS_NEW_TO_LNB = "new_to_lnb"
+STATUS_MISSING_FROM_SHOPIFY = "missing_from_shopify"
+
+_DIGITS_ONLY = r"^[0-9]+$"
+"""ASCII digits: a polars ``\\d`` would also accept other scripts' digits, which no scanner prints."""
+
+
+@dataclass(frozen=True)
+class StockSettings:
+    """How Shopify stock becomes LNB stock; validated up front so a bad setting fails before any call."""
+
+    key: StockKey = "ean13"
+    """Which product code LNB matches on."""
+    locations: tuple[str, ...] = ()
+    """Location names or gids to sum; empty means every active location."""
+    safety_buffer: int = 0
+    """Units held back per key, so wholesale cannot sell the last pieces retail also sells."""
+    untracked: UntrackedMode = "skip"
+    """Variants whose inventory Shopify does not track: skip them, trust Shopify's numbers, or push a fixed quantity."""
+    untracked_quantity: int = 0
+    """The quantity pushed for untracked variants when ``untracked == "fixed"``."""
+
+    def __post_init__(self) -> None:
+        if self.key not in get_args(StockKey):
+            raise ValueError(f"stock key must be one of {get_args(StockKey)}, not {self.key!r}")
+        if self.untracked not in get_args(UntrackedMode):
+            raise ValueError(f"untracked must be one of {get_args(UntrackedMode)}, not {self.untracked!r}")
+        if not isinstance(self.locations, tuple) or not all(
+                isinstance(location, str) and location.strip() for location in self.locations):
+            raise ValueError(f"locations must be a tuple of non-blank location names or gids, not {self.locations!r}")
+        for name in ("safety_buffer", "untracked_quantity"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a whole number of units >= 0, not {value!r}")
+
+
+def normalise_barcodes(barcodes: pl.Series) -> pl.DataFrame:
+    """``ean13`` (normalised or null) and ``barcode_reason`` (null when valid), aligned with ``barcodes``.
+
+    Trims whitespace and turns a valid 12-digit UPC-A into its EAN13 (a leading 0: the same GTIN),
+    so a UPC and its EAN13 collide as the duplicate check needs. Format and length are checked
+    vectorised; the check digit by python-stdnum, once per distinct candidate, because that
+    Python call is what costs time on a million rows.
+    """
+    trimmed = pl.col("barcode").str.strip_chars()
+    digits = trimmed.str.len_chars()
+    numeric = trimmed.str.contains(_DIGITS_ONLY)
+    distinct = pl.DataFrame({"barcode": barcodes.unique()}, schema={"barcode": pl.String()}).with_columns(
+        trimmed.alias("trimmed"),
+        digits.alias("digits"),
+        pl.when(numeric & (digits == 13)).then(trimmed)
+        .when(numeric & (digits == 12)).then(pl.concat_str(pl.lit("0"), trimmed))
+        .alias("candidate"),
+    )
+    candidates = distinct.get_column("candidate").drop_nulls().unique()
+    checked = pl.DataFrame(
+        {"candidate": candidates,
+         "valid": [ean.calc_check_digit(code[:-1]) == code[-1] for code in candidates.to_list()]},
+        schema={"candidate": pl.String(), "valid": pl.Boolean()},
+    )
+    trimmed_column = pl.col("trimmed")
+    classified = distinct.join(checked, on="candidate", how="left").select(
+        "barcode",
+        pl.when(pl.col("valid")).then(pl.col("candidate")).alias("ean13"),
+        pl.when(trimmed_column.is_null() | (trimmed_column == "")).then(pl.lit(REASON_MISSING_BARCODE))
+        .when(~trimmed_column.str.contains(_DIGITS_ONLY)).then(pl.lit(REASON_NOT_NUMERIC))
+        .when(pl.col("candidate").is_null())
+        .then(pl.format(f"{REASON_NOT_EAN13} ({{}} digits)", pl.col("digits")))
+        .when(~pl.col("valid")).then(pl.lit(REASON_INVALID_CHECK_DIGIT))
+        .alias("barcode_reason"),
+    )
+    return (
+        pl.DataFrame({"barcode": barcodes}, schema={"barcode": pl.String()})
+        .join(classified, on="barcode", how="left", nulls_equal=True, maintain_order="left")
+        .select("ean13", "barcode_reason")
+    )
+
+
+def select_locations(locations: pl.DataFrame, settings: StockSettings) -> list[str]:
+    """The location gids to sum (``locations``: ``id``, ``name``, ``is_active``), in ``locations`` order.
+
+    A configured name or gid that matches nothing is a typo that would silently drop stock, so it
+    raises, listing the valid choices. An inactive location named explicitly is honoured. An empty
+    selection raises too: it would push 0 for the whole catalogue.
+    """
+    ids: list[str] = locations.get_column("id").to_list()
+    names: list[str] = locations.get_column("name").to_list()
+    active: list[bool] = locations.get_column("is_active").to_list()
+    if not settings.locations:
+        chosen = {location_id for location_id, is_active in zip(ids, active) if is_active}
+    else:
+        unknown = [wanted for wanted in settings.locations if wanted not in ids and wanted not in names]
+        if unknown:
+            valid = ", ".join(f"{name!r} ({location_id})" for location_id, name in zip(ids, names))
+            raise ValueError(f"unknown location(s) {', '.join(map(repr, unknown))}; valid locations: {valid or 'none'}")
+        ambiguous = sorted({wanted for wanted in settings.locations if wanted not in ids and names.count(wanted) > 1})
+        if ambiguous:
+            raise ValueError(f"location name(s) {', '.join(map(repr, ambiguous))} match several locations; use their gids")
+        chosen = {location_id for location_id, name in zip(ids, names)
+                  if location_id in settings.locations or name in settings.locations}
+    selected = [location_id for location_id in ids if location_id in chosen]
+    if not selected:
+        raise ValueError("no location to sum stock over: the shop has no active location")
+    return selected
+
+
+def _check_levels(levels: pl.DataFrame) -> None:
+    """Fail on a frame that is not ``LEVEL_SCHEMA``-shaped, rather than compute from a wrong column."""
+    missing = [name for name in LEVEL_SCHEMA if name not in levels.columns]
+    if missing:
+        raise ValueError(f"stock levels lack column(s) {', '.join(missing)}; expected LEVEL_SCHEMA")
+
+
+def compute_available_to_sell(
+        levels: pl.DataFrame, location_ids: list[str], settings: StockSettings) -> pl.DataFrame:
+    """One row per variant (``AVAILABLE_SCHEMA``): its key and quantity, or why it is not exported.
+
+    Exclusion precedence: missing/invalid key, then untracked skipped, then duplicate key. Rows
+    are ordered by the numeric part of the variant gid, then the gid.
+    """
+    _check_levels(levels)
+    variants = (
+        levels.lazy()
+        .group_by("variant_id")
+        .agg(
+            pl.col("sku").first(),
+            pl.col("barcode").first(),
+            pl.col("tracked").first(),
+            pl.col("available").filter(pl.col("location_id").is_in(location_ids))
+            .clip(lower_bound=0).sum().alias("summed"),
+        )
+        .with_columns(pl.col("variant_id").str.extract(r"(\d+)$").cast(pl.UInt64, strict=False).alias("order"))
+        .sort("order", "variant_id", nulls_last=True)
+        .collect()
+    )
+    if settings.key == "ean13":
+        keyed = variants.hstack(normalise_barcodes(variants.get_column("barcode")).rename(
+            {"ean13": "key", "barcode_reason": "key_reason"}))
+    else:
+        sku = pl.col("sku").str.strip_chars()
+        keyed = variants.with_columns(
+            pl.when(sku != "").then(sku).alias("key"),
+            pl.when(sku.is_null() | (sku == "")).then(pl.lit(REASON_MISSING_SKU)).alias("key_reason"),
+        )
+    duplicates = (
+        keyed.lazy()
+        .filter(pl.col("key").is_not_null())
+        .group_by("key")
+        .agg(pl.len().alias("sharing"), pl.col("variant_id").sort_by("order", "variant_id").head(DUPLICATE_IDS_SHOWN))
+        .filter(pl.col("sharing") > 1)
+        .select(
+            "key",
+            pl.format(
+                f"{REASON_DUPLICATE_KEY} {{}}: shared by {{}} variants ({{}}{{}})",
+                pl.col("key"),
+                pl.col("sharing"),
+                pl.col("variant_id").list.join(", "),
+                pl.when(pl.col("sharing") > DUPLICATE_IDS_SHOWN).then(pl.lit(", …")).otherwise(pl.lit("")),
+            ).alias("duplicate_reason"),
+        )
+    )
+    untracked = pl.col("tracked").not_()
+    reported = (pl.col("summed") - settings.safety_buffer).clip(lower_bound=0)
+    excluded_reason = pl.coalesce(
+        pl.col("key_reason"),
+        pl.when(untracked & (settings.untracked == "skip")).then(pl.lit(REASON_UNTRACKED_SKIPPED)),
+        pl.col("duplicate_reason"),
+    )
+    return (
+        keyed.lazy()
+        .join(duplicates, on="key", how="left", maintain_order="left")
+        .with_columns(excluded_reason.alias("excluded_reason"))
+        .select(
+            "variant_id",
+            "sku",
+            "barcode",
+            "key",
+            pl.when(pl.col("excluded_reason").is_not_null()).then(None)
+            .when(untracked & (settings.untracked == "fixed")).then(pl.lit(settings.untracked_quantity))
+            .otherwise(reported)
+            .cast(pl.Int64)
+            .alias("quantity"),
+            "excluded_reason",
+        )
+        .collect()
+    )
+
+
+def exported_stock(available: pl.DataFrame) -> pl.DataFrame:
+    """``key, quantity`` of the rows LNB receives, sorted by key."""
+    return available.filter(pl.col("excluded_reason").is_null()).select("key", "quantity").sort("key")
+
+
+def lnb_inventory_frame(rows: list[dict[str, Any]], key: StockKey) -> pl.DataFrame:
+    """LNB ``GET /inventory`` rows → ``key, in_stock`` for the key mode, sorted by key.
+
+    Rows without that code are dropped; for a code listed twice the first row wins, as LNB's own
+    stock import rule says.
+    """
+    if key not in get_args(StockKey):
+        raise ValueError(f"stock key must be one of {get_args(StockKey)}, not {key!r}")
+    code = pl.col(key).str.strip_chars()
+    return (
+        pl.from_dicts(rows, schema={key: pl.String(), "in_stock": pl.Int64()}, strict=False)
+        .select(code.alias("key"), "in_stock")
+        .filter(pl.col("key").is_not_null() & (pl.col("key") != ""))
+        .unique("key", keep="first", maintain_order=True)
+        .sort("key")
+    )
+
+
+def build_preview(new_stock: pl.DataFrame, lnb_inventory: pl.DataFrame) -> pl.DataFrame:
+    """Every key on either side: ``key, lnb_quantity, new_quantity, change, status``, sorted by key.
+
+    ``change`` is new − LNB, null when one side is missing. A key LNB holds with a null ``in_stock``
+    counts as changed, so the push sets it.
+    """
+    lnb = lnb_inventory.lazy().select("key", pl.col("in_stock").alias("lnb_quantity"), pl.lit(True).alias("in_lnb"))
+    new = new_stock.lazy().select("key", pl.col("quantity").alias("new_quantity"), pl.lit(True).alias("in_new"))
+    return (
+        lnb.join(new, on="key", how="full", coalesce=True)
+        .select(
+            "key",
+            pl.col("lnb_quantity").cast(pl.Int64),
+            pl.col("new_quantity").cast(pl.Int64),
+            (pl.col("new_quantity") - pl.col("lnb_quantity")).cast(pl.Int64).alias("change"),
+            pl.when(pl.col("in_lnb").is_null()).then(pl.lit(STATUS_NEW_TO_LNB))
+            .when(pl.col("in_new").is_null()).then(pl.lit(STATUS_MISSING_FROM_SHOPIFY))
+            .when(pl.col("lnb_quantity").eq_missing(pl.col("new_quantity"))).then(pl.lit(STATUS_UNCHANGED))
+            .otherwise(pl.lit(STATUS_CHANGED))
+            .alias("status"),
+        )
+        .sort("key")
+        .collect()
+    )
+
+
+def push_rows(preview: pl.DataFrame, full_refresh: bool) -> pl.DataFrame:
+    """``key, quantity`` to send: changed and new keys, or every exported key on a full refresh.
+
+    Keys missing from Shopify are never pushed: this flow does not know what LNB should hold for them.
+    """
+    statuses = [STATUS_CHANGED, STATUS_NEW_TO_LNB] + ([STATUS_UNCHANGED] if full_refresh else [])
+    return (
+        preview.filter(pl.col("status").is_in(statuses))
+        .select("key", pl.col("new_quantity").alias("quantity"))
+        .sort("key")
+    )
+
+
+def largest_changes(preview: pl.DataFrame, limit: int = 20) -> pl.DataFrame:
+    """The ``limit`` rows that are not unchanged, by absolute change (unknown last), then key."""
+    return (
+        preview.filter(pl.col("status") != STATUS_UNCHANGED)
+        .sort(pl.col("change").abs(), "key", descending=[True, False], nulls_last=True)
+        .head(limit)
+    )
+
+
+def _markdown_cell(value: object) -> str:
+    """A value as table text: null is blank; ``|`` and line breaks would break the row."""
+    if value is None:
+        return ""
+    return str(value).replace("|", "\\|").replace("\r\n", " ").replace("\n", " ")
+
+
+def markdown_table(frame: pl.DataFrame, limit: int = 20) -> str:
+    """The first ``limit`` rows as a GitHub-Markdown table, for Dagster metadata; says how many were left out."""
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0, not {limit}")
+    lines = [
+        "| " + " | ".join(_markdown_cell(name) for name in frame.columns) + " |",
+        "| " + " | ".join("---" for _ in frame.columns) + " |",
+    ]
+    lines += ["| " + " | ".join(_markdown_cell(value) for value in row) + " |" for row in frame.head(limit).iter_rows()]
+    left_out = frame.height - min(limit, frame.height)
+    if left_out:
+        lines.append(f"… {left_out} more row{'' if left_out == 1 else 's'}")
+    return "\n".join(lines)

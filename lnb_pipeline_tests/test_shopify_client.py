@@ -1,0 +1,380 @@
+"""``ShopifyClient`` against the Shopify sandbox over real HTTP.
+
+What makes Shopify connectors fail in production is what these tests provoke: pages silently lost
+or repeated, pages priced above the 1000-point ceiling, a client that waits to be THROTTLED instead
+of pacing itself, a non-idempotent orderCreate sent twice after a lost answer, bulk operations that
+never finish or end FAILED while the sync reports success. One sandbox runs for the module; each
+test starts from a reset with a bucket too large to matter, unless the test shrinks it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from lnb_pipeline.clients.retry import RetryPolicy
+from lnb_pipeline.clients.shopify import (
+    PROGRESS_LOG_SECONDS,
+    ShopifyAuthError,
+    ShopifyBulkError,
+    ShopifyClient,
+    ShopifyGraphQLError,
+    ShopifyServerError,
+    ShopifyUserError,
+    estimate_cost,
+    group_bulk_lines,
+    page_size_for,
+)
+from lnb_pipeline.clients.shopify_queries import (
+    ALL_DOCUMENTS,
+    BULK_CANCEL_MUTATION,
+    BULK_OPERATION_QUERY,
+    SHOP_QUERY,
+    VARIANT_STOCK_BULK_QUERY,
+    VARIANT_STOCK_PAGE_QUERY,
+    VARIANTS_COUNT_QUERY,
+)
+from lnb_pipeline.sandbox import Sandbox, start_sandbox
+from lnb_pipeline.sandbox.shopify.api import DEFAULT_TOKEN, SCHEMA_VERSION
+
+VARIANTS = 300
+"""scale:300 writes 4 bulk lines a variant (itself and 3 levels): 1 200 objects, enough for the
+sandbox's injected bulk failure, which strikes after 500."""
+STOCK = {"query": None, "levels": 5}
+STOCK_PAGE_SIZE = 49
+"""(1000 - 2) // (1 + product 1 + inventoryItem 1 + levels 2 + 5 x 3) for ``STOCK``."""
+STOCK_PAGES = 7
+"""300 variants in pages of 49: six full pages and one of 6."""
+ROOMY_BUCKET = {"bucket_size": 10_000_000, "restore_rate": 10_000_000}
+MISSING_BULK_OPERATION = "gid://shopify/BulkOperation/999999"
+
+EXPENSIVE_VARIANTS_QUERY = """
+query ExpensiveVariants($first: Int!, $after: String) {
+  productVariants(first: $first, after: $after) {
+    nodes { id ...Levels }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+fragment Levels on ProductVariant {
+  inventoryItem { inventoryLevels(first: 20) { nodes { location { id } } } }
+}
+"""
+"""The client's estimate does not see into fragments (1 point a node, so pages of 250); the sandbox
+prices a node at 44 points, so the first page costs 2 + 250 x 44 = 11 002 and must shrink to 22."""
+EXPENSIVE_SHRUNK_PAGE = 22
+
+ORDER_CREATE = """
+mutation Create($order: OrderCreateOrderInput!) {
+  orderCreate(order: $order) { order { id } userErrors { field message } }
+}
+"""
+ORDERS_FOUND = """
+query Find($query: String!) { orders(first: 10, query: $query) { nodes { id } } }
+"""
+ORDER = {"sourceIdentifier": "LNB-TEST-1", "lineItems": [{"variantId": "gid://shopify/ProductVariant/1", "quantity": 1}]}
+
+COST_VARIABLES: dict[str, dict[str, Any]] = {
+    "SHOP_QUERY": {},
+    "LOCATIONS_QUERY": {"first": 250},
+    "VARIANTS_COUNT_QUERY": {"query": None},
+    "VARIANT_STOCK_PAGE_QUERY": {**STOCK, "first": STOCK_PAGE_SIZE},
+    "LOCATION_LEVELS_CHANGED_QUERY": {"location": "gid://shopify/Location/1", "first": 100,
+                                      "query": "updated_at:>2025-01-01"},
+    "BULK_RUN_QUERY_MUTATION": {"query": VARIANT_STOCK_BULK_QUERY},
+    "BULK_OPERATION_QUERY": {"id": MISSING_BULK_OPERATION},
+    "BULK_CANCEL_MUTATION": {"id": MISSING_BULK_OPERATION},
+}
+"""Variables to send each document with; the bulk inner query is never sent as an operation."""
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    running = start_sandbox(f"scale:{VARIANTS}")
+    yield running
+    running.stop()
+
+
+def control(sandbox: Sandbox, route: str, payload: Any = None) -> Any:
+    response = requests.post(f"{sandbox.shopify_url}/_sandbox/{route}", json=payload or {}, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def sandbox_stats(sandbox: Sandbox) -> dict[str, Any]:
+    return requests.get(f"{sandbox.shopify_url}/_sandbox/stats", timeout=10).json()
+
+
+def logged_requests(sandbox: Sandbox, root_field: str, at_least: int = 0) -> list[dict[str, Any]]:
+    """The requests the sandbox saw whose document mentions ``root_field``.
+
+    Waits (up to 5 s) for ``at_least`` of them: the sandbox logs a request once it has answered, which
+    for a ``timeout`` fault is after the client gave up.
+    """
+    deadline = time.monotonic() + 5
+    while True:
+        entries = requests.get(f"{sandbox.shopify_url}/_sandbox/requests", timeout=10).json()
+        found = [entry for entry in entries if root_field in (entry["query"] or "")]
+        if len(found) >= at_least or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def arm(sandbox: Sandbox, kind: str, match: str, count: int, seconds: float = 0.6) -> None:
+    """``seconds`` only matters to ``timeout``: just past the client's 0.5 s read timeout."""
+    control(sandbox, "faults", {"kind": kind, "match": match, "count": count, "seconds": seconds})
+
+
+@pytest.fixture
+def shop(sandbox: Sandbox) -> Sandbox:
+    """Fresh data, no faults, and a bucket so large that pacing never waits unless a test shrinks it."""
+    control(sandbox, "reset")
+    control(sandbox, "config", ROOMY_BUCKET)
+    return sandbox
+
+
+def make_client(sandbox: Sandbox, token: str = DEFAULT_TOKEN, **options: Any) -> ShopifyClient:
+    """Fast retries and a short read timeout, so a ``timeout`` fault costs half a second."""
+    return ShopifyClient(sandbox.shopify_url, token, SCHEMA_VERSION, timeout=(2.0, 0.5),
+                         retry=RetryPolicy(base_seconds=0.01), **options)
+
+
+@pytest.fixture
+def client(shop: Sandbox) -> Iterator[ShopifyClient]:
+    shopify = make_client(shop)
+    yield shopify
+    shopify.close()
+
+
+def read_stock(client: ShopifyClient, query: str | None = None, levels: int = 5) -> list[dict[str, Any]]:
+    return list(client.paginate(VARIANT_STOCK_PAGE_QUERY, {"query": query, "levels": levels}, ("productVariants",)))
+
+
+def all_variant_ids() -> list[str]:
+    return [f"gid://shopify/ProductVariant/{number}" for number in range(1, VARIANTS + 1)]
+
+
+def test_filter_matching_nothing_is_one_empty_page(shop: Sandbox, client: ShopifyClient) -> None:
+    assert read_stock(client, "sku:NO-SUCH-SKU") == []
+    assert sandbox_stats(shop)["requests"] == {"productVariants": 1}
+
+
+def test_result_filling_exactly_one_page_takes_one_request(shop: Sandbox, client: ShopifyClient) -> None:
+    """38 levels price a variant at 119 points, so a page holds 8: exactly one product's variants."""
+    assert page_size_for(VARIANT_STOCK_PAGE_QUERY, {"query": "product_id:1", "levels": 38}) == 8
+    rows = read_stock(client, "product_id:1", levels=38)
+    assert [row["id"] for row in rows] == all_variant_ids()[:8]
+    assert sandbox_stats(shop)["requests"] == {"productVariants": 1}
+
+
+def test_many_pages_return_every_variant_once_as_many_as_counted(shop: Sandbox, client: ShopifyClient) -> None:
+    rows = read_stock(client)
+    counted = client.execute(VARIANTS_COUNT_QUERY, {"query": None})["productVariantsCount"]
+    assert counted == {"count": VARIANTS, "precision": "EXACT"}
+    assert [row["id"] for row in rows] == all_variant_ids()
+    assert sandbox_stats(shop)["requests"] == {"productVariants": STOCK_PAGES, "productVariantsCount": 1}
+
+
+@pytest.mark.parametrize(("levels", "size"), [(1, 124), (5, STOCK_PAGE_SIZE), (38, 8), (200, 1)])
+def test_page_size_is_the_largest_within_the_cost_ceiling(client: ShopifyClient, levels: int, size: int) -> None:
+    variables = {"query": None, "levels": levels}
+    assert page_size_for(VARIANT_STOCK_PAGE_QUERY, variables) == size
+    assert estimate_cost(VARIANT_STOCK_PAGE_QUERY, {**variables, "first": size}) <= 1000
+    assert estimate_cost(VARIANT_STOCK_PAGE_QUERY, {**variables, "first": size + 1}) > 1000
+    data = client.execute(VARIANT_STOCK_PAGE_QUERY, {**variables, "first": size, "after": None})
+    assert len(data["productVariants"]["nodes"]) == size
+
+
+def test_paginated_stock_read_never_exceeds_the_cost_ceiling(shop: Sandbox, client: ShopifyClient) -> None:
+    read_stock(client)
+    pages = logged_requests(shop, "productVariants")
+    assert [page["variables"]["first"] for page in pages] == [STOCK_PAGE_SIZE] * STOCK_PAGES
+    assert "max_cost_exceeded" not in sandbox_stats(shop)
+
+
+def test_page_priced_above_the_ceiling_shrinks_and_still_returns_everything(
+    shop: Sandbox, client: ShopifyClient
+) -> None:
+    rows = list(client.paginate(EXPENSIVE_VARIANTS_QUERY, {}, ("productVariants",)))
+    assert [row["id"] for row in rows] == all_variant_ids()
+    sizes = [page["variables"]["first"] for page in logged_requests(shop, "productVariants")]
+    assert sizes == [250] + [EXPENSIVE_SHRUNK_PAGE] * -(-VARIANTS // EXPENSIVE_SHRUNK_PAGE)
+    assert sandbox_stats(shop)["max_cost_exceeded"] == 1
+
+
+@pytest.mark.parametrize("name", sorted(COST_VARIABLES))
+def test_estimated_cost_equals_the_sandbox_requested_cost(shop: Sandbox, name: str) -> None:
+    document, variables = ALL_DOCUMENTS[name], COST_VARIABLES[name]
+    answer = requests.post(f"{shop.shopify_url}/admin/api/{SCHEMA_VERSION}/graphql.json",
+                           json={"query": document, "variables": variables},
+                           headers={"X-Shopify-Access-Token": DEFAULT_TOKEN}, timeout=10).json()
+    assert "errors" not in answer, answer
+    assert estimate_cost(document, variables) == answer["extensions"]["cost"]["requestedQueryCost"]
+
+
+def test_cost_table_covers_every_document_sent() -> None:
+    """A new document must be priced here too."""
+    assert set(COST_VARIABLES) == set(ALL_DOCUMENTS) - {"VARIANT_STOCK_BULK_QUERY"}
+
+
+def test_small_bucket_is_paced_without_a_single_throttled_answer(shop: Sandbox, client: ShopifyClient) -> None:
+    """A bucket of one full page (1000 points) restoring 10 000/s: every page after the first must wait."""
+    control(shop, "config", {"bucket_size": 1000, "restore_rate": 10_000})
+    rows = read_stock(client)
+    assert len(rows) == VARIANTS
+    assert "throttled" not in sandbox_stats(shop)
+    assert client.stats.throttled == 0
+    assert client.stats.waited_seconds > 0
+
+
+def test_throttled_answers_are_waited_out(shop: Sandbox, client: ShopifyClient) -> None:
+    arm(shop, "throttle", "productVariants", 2)
+    rows = read_stock(client)
+    assert [row["id"] for row in rows] == all_variant_ids()
+    assert client.stats.throttled == 2
+    assert sandbox_stats(shop)["throttled"] == 2
+
+
+@pytest.mark.parametrize("kind", ["http_500", "http_503", "drop", "timeout", "malformed_json", "lost_ack"])
+def test_transient_failures_of_a_read_are_retried(shop: Sandbox, client: ShopifyClient, kind: str) -> None:
+    arm(shop, kind, "productVariants", 2)
+    rows = read_stock(client)
+    assert [row["id"] for row in rows] == all_variant_ids()
+    assert client.stats.retries == 2
+    assert len(logged_requests(shop, "productVariants", at_least=STOCK_PAGES + 2)) == STOCK_PAGES + 2
+    assert sandbox_stats(shop)["faults_injected"] == {kind: 2}
+
+
+@pytest.mark.parametrize("kind", ["http_500", "http_503", "drop", "timeout", "malformed_json", "lost_ack"])
+def test_failed_non_idempotent_mutation_is_never_resent(shop: Sandbox, client: ShopifyClient, kind: str) -> None:
+    """orderCreate has no idempotency key: after a lost answer only a read can tell what happened."""
+    arm(shop, kind, "orderCreate", 1)
+    with pytest.raises(ShopifyServerError, match=r"^Shopify call failed after 1 attempt\(s\): "):
+        client.execute(ORDER_CREATE, {"order": ORDER})
+    assert len(logged_requests(shop, "orderCreate", at_least=1)) == 1
+    created = client.execute(ORDERS_FOUND, {"query": "source_identifier:LNB-TEST-1"})["orders"]["nodes"]
+    assert len(created) == (1 if kind == "lost_ack" else 0)
+
+
+@pytest.mark.parametrize("document", [
+    "# Creates one order; never resend.\n" + ORDER_CREATE,
+    "fragment Made on Order { id }\n" + ORDER_CREATE.replace("order { id }", "order { ...Made }"),
+])
+def test_mutation_is_never_resent_however_its_document_begins(shop: Sandbox, client: ShopifyClient,
+                                                               document: str) -> None:
+    """A comment or a fragment ahead of the operation must not pass a mutation off as a read."""
+    arm(shop, "http_500", "orderCreate", 1)
+    with pytest.raises(ShopifyServerError, match=r"^Shopify call failed after 1 attempt\(s\): HTTP 500$"):
+        client.execute(document, {"order": ORDER})
+    assert len(logged_requests(shop, "orderCreate")) == 1
+
+
+def test_mutation_marked_idempotent_is_retried(shop: Sandbox, client: ShopifyClient) -> None:
+    arm(shop, "http_503", "bulkOperationCancel", 1)
+    data = client.execute(BULK_CANCEL_MUTATION, {"id": MISSING_BULK_OPERATION}, idempotent=True)
+    assert data["bulkOperationCancel"]["userErrors"] == [{"field": ["id"], "message": "Bulk operation does not exist"}]
+    assert len(logged_requests(shop, "bulkOperationCancel")) == 2
+
+
+@pytest.mark.parametrize(("kind", "reason"), [
+    ("http_503", "HTTP 503"),
+    ("malformed_json", "answer is not JSON (HTTP 200, 20 bytes)"),
+])
+def test_exhausted_retries_fail_with_the_last_reason(shop: Sandbox, client: ShopifyClient, kind: str,
+                                                      reason: str) -> None:
+    arm(shop, kind, "shop", 10)
+    with pytest.raises(ShopifyServerError) as raised:
+        client.execute(SHOP_QUERY)
+    assert str(raised.value) == f"Shopify call failed after 4 attempt(s): {reason}"
+    assert sandbox_stats(shop)["requests"] == {"shop": 4}
+
+
+def test_wrong_token_fails_at_once_without_echoing_it(shop: Sandbox) -> None:
+    with pytest.raises(ShopifyAuthError) as raised:
+        make_client(shop, "wrong-token").execute(SHOP_QUERY)
+    assert str(raised.value) == ("Shopify refused the access token (HTTP 401): check SHOPIFY_ACCESS_TOKEN "
+                                 "and the app's access scopes")
+    assert sandbox_stats(shop)["total_requests"] == 1
+
+
+def test_invalid_document_raises_graphql_error_with_shopify_errors(shop: Sandbox, client: ShopifyClient) -> None:
+    refusal = "Cannot query field 'nope' on type 'Shop'. Did you mean 'name'?"
+    with pytest.raises(ShopifyGraphQLError) as raised:
+        client.execute("query { shop { nope } }")
+    assert str(raised.value) == f"Shopify GraphQL error: {refusal}"
+    assert [error["message"] for error in raised.value.errors] == [refusal]
+    assert sandbox_stats(shop)["total_requests"] == 1
+
+
+def test_bulk_read_groups_each_variant_with_its_levels_as_pagination_does(client: ShopifyClient) -> None:
+    operation = client.run_bulk_query(VARIANT_STOCK_BULK_QUERY, first_poll_seconds=0.05)
+    assert (operation["status"], operation["objectCount"], operation["rootObjectCount"]) == (
+        "COMPLETED", str(4 * VARIANTS), str(VARIANTS))
+    bulk_rows = list(group_bulk_lines(client.stream_bulk_lines(operation["url"]), "levels"))
+    paged_rows = []
+    for row in read_stock(client):
+        levels = row["inventoryItem"].pop("inventoryLevels")["nodes"]
+        paged_rows.append({**row, "levels": levels})
+    assert bulk_rows == paged_rows
+    assert {len(row["levels"]) for row in bulk_rows} == {3}
+
+
+def test_failed_bulk_operation_names_its_error_code_and_partial_data(shop: Sandbox, client: ShopifyClient) -> None:
+    control(shop, "config", {"bulk_fail_with": "INTERNAL_SERVER_ERROR"})
+    with pytest.raises(ShopifyBulkError) as raised:
+        client.run_bulk_query(VARIANT_STOCK_BULK_QUERY, first_poll_seconds=0.05)
+    operation_id = raised.value.operation["id"]
+    partial = f"{shop.shopify_url}/_sandbox/bulk/{operation_id.rsplit('/', 1)[-1]}.jsonl"
+    assert str(raised.value) == (f"Bulk operation {operation_id} ended FAILED "
+                                 f"(errorCode INTERNAL_SERVER_ERROR; partial data: {partial})")
+
+
+def test_bulk_operation_past_its_timeout_fails_and_is_canceled(shop: Sandbox, client: ShopifyClient) -> None:
+    control(shop, "config", {"bulk_delay_seconds": 30})
+    with pytest.raises(ShopifyBulkError) as raised:
+        client.run_bulk_query(VARIANT_STOCK_BULK_QUERY, timeout_seconds=0.5, first_poll_seconds=0.05)
+    operation_id = raised.value.operation["id"]
+    assert str(raised.value) == (f"Bulk operation {operation_id} did not finish within 0.5 s (0 objects so far); "
+                                 "it was canceled")
+    status = client.execute(BULK_OPERATION_QUERY, {"id": operation_id})["bulkOperation"]["status"]
+    assert status in ("CANCELING", "CANCELED")
+    assert len(logged_requests(shop, "bulkOperationCancel")) == 1
+
+
+def test_refused_bulk_query_raises_user_error(client: ShopifyClient) -> None:
+    with pytest.raises(ShopifyUserError) as raised:
+        client.run_bulk_query("{ shop { name } }")
+    assert str(raised.value) == "Shopify refused the bulk query: Bulk queries must contain at least one connection."
+    assert [error["code"] for error in raised.value.user_errors] == ["INVALID"]
+
+
+@pytest.mark.parametrize(("lines", "complaint"), [
+    ([{"id": "A"}, {"id": "B"}, {"id": "a1", "__parentId": "A"}], "child of A after B"),
+    ([{"id": "a1", "__parentId": "A"}, {"id": "A"}], "child of A after no parent"),
+])
+def test_ungrouped_bulk_lines_are_refused_not_mis_joined(lines: list[dict[str, Any]], complaint: str) -> None:
+    with pytest.raises(ShopifyServerError, match=f"^bulk result is not grouped: {complaint}$"):
+        list(group_bulk_lines(iter(lines), "children"))
+
+
+def test_paginated_read_logs_progress_and_completion(shop: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
+    """A clock advancing the progress interval on every reading makes each page log its progress."""
+    caplog.set_level(logging.INFO, logger="lnb_pipeline.clients.shopify")
+    fast_clock = itertools.count(0.0, PROGRESS_LOG_SECONDS).__next__
+    client = make_client(shop, clock=fast_clock)
+    read_stock(client)
+    client.close()
+    messages = [record.getMessage() for record in caplog.records if record.levelno == logging.INFO]
+    progress = [m for m in messages if re.fullmatch(
+        r"Shopify productVariants: \d+ pages, \d+ nodes in \d+ s \(\d+ points/s, 0\.0 s waiting for the cost "
+        r"bucket so far\)", m)]
+    assert [re.search(r"(\d+) pages, (\d+) nodes", m).groups() for m in progress] == [  # type: ignore[union-attr]
+        (str(page), str(min(page * STOCK_PAGE_SIZE, VARIANTS))) for page in range(1, STOCK_PAGES + 1)]
+    assert re.fullmatch(rf"Shopify productVariants: done, {STOCK_PAGES} pages, {VARIANTS} nodes in \d+\.\d s",
+                        messages[-1])
