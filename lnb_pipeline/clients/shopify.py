@@ -180,8 +180,7 @@ class ShopifyClient:
         because a lost answer may hide an applied change (orderCreate has no idempotency key).
         """
         variables = variables or {}
-        is_mutation = document.lstrip().startswith("mutation")
-        retry_allowed = (not is_mutation) if idempotent is None else idempotent
+        retry_allowed = (not _is_mutation(document)) if idempotent is None else idempotent
         cost_key = _cost_key(document, variables)
         throttled_retries = 0
         attempt = 0
@@ -441,6 +440,13 @@ def _cost_key(document: str, variables: dict[str, Any]) -> str:
     """Pages of one read cost the same: the cursor does not enter the key."""
     shape = {k: v for k, v in variables.items() if k != "after"}
     return f"{document}|{json.dumps(shape, sort_keys=True, default=str)}"
+
+
+@lru_cache(maxsize=256)
+def _is_mutation(document: str) -> bool:
+    """From the parsed operation: a comment or fragment may come before the ``mutation`` keyword."""
+    return any(isinstance(d, OperationDefinitionNode) and d.operation.value == "mutation"
+               for d in parse(document).definitions)
 
 
 @lru_cache(maxsize=256)

@@ -214,10 +214,9 @@ def compute_available_to_sell(
         )
     duplicates = (
         keyed.lazy()
-        .filter(pl.col("key").is_not_null())
+        .filter(pl.col("key").is_not_null() & pl.col("key").is_duplicated())
         .group_by("key")
         .agg(pl.len().alias("sharing"), pl.col("variant_id").sort_by("order", "variant_id").head(DUPLICATE_IDS_SHOWN))
-        .filter(pl.col("sharing") > 1)
         .select(
             "key",
             pl.format(

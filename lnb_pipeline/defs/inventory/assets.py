@@ -1,8 +1,7 @@
 """Stock flow: Shopify available-to-sell quantities pushed to Le New Black, keyed by EAN13 or SKU."""
 
-from __future__ import annotations
-
 import time
+from collections.abc import Iterator
 
 import dagster as dg
 import polars as pl
@@ -39,7 +38,7 @@ class StockPushConfig(dg.Config):
 
 
 @dg.asset(group_name=GROUP, kinds={"shopify", "polars"}, retry_policy=API_RETRY)
-def shopify_locations(context: dg.AssetExecutionContext, shopify: ShopifyResource) -> dg.MaterializeResult:
+def shopify_locations(context: dg.AssetExecutionContext, shopify: ShopifyResource) -> dg.MaterializeResult[pl.DataFrame]:
     """Shopify locations (id, name, active). Stock is summed over the active ones unless LNB_STOCK_LOCATIONS names others."""
     client = shopify.get_client(context.log)
     locations = read_locations(client)
@@ -56,7 +55,8 @@ def shopify_locations(context: dg.AssetExecutionContext, shopify: ShopifyResourc
                                    description="Every variant Shopify counts was read: a shortfall blocks the push.")],
 )
 def shopify_inventory_levels(context: dg.AssetExecutionContext, shopify: ShopifyResource,
-                             inventory_settings: InventorySettings, shopify_locations: pl.DataFrame) -> dg.MaterializeResult:
+                             inventory_settings: InventorySettings,
+                             shopify_locations: pl.DataFrame) -> Iterator[dg.Output[pl.DataFrame] | dg.AssetCheckResult]:
     """Shopify stock per variant x location: SKU, barcode, product status, tracked flag, available, on_hand, committed.
 
     Read by pages for small shops and by a bulk operation for large ones (SHOPIFY_STOCK_READ_MODE);
@@ -69,32 +69,29 @@ def shopify_inventory_levels(context: dg.AssetExecutionContext, shopify: Shopify
                       log=context.log)
     variants_read = read.levels["variant_id"].n_unique()
     shortfall = read.expected_variants - variants_read
-    return dg.MaterializeResult(
-        value=read.levels,
-        metadata={
-            "rows": len(read.levels),
-            "variants_read": variants_read,
-            "variants_expected": read.expected_variants,
-            "read_mode": read.mode,
-            "seconds": round(time.monotonic() - started, 2),
-            "shopify_points_spent": client.stats.points_spent,
-            "throttled_answers": client.stats.throttled,
-        },
-        check_results=[dg.AssetCheckResult(
-            check_name=VARIANT_COUNT_CHECK,
-            passed=shortfall <= 0,
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"variants_read": variants_read, "variants_expected": read.expected_variants,
-                      "shortfall": max(shortfall, 0)},
-            description=None if shortfall <= 0 else
-            f"Read {variants_read} variants but Shopify counts {read.expected_variants}: not pushing a partial picture.",
-        )],
+    yield dg.Output(read.levels, metadata={
+        "rows": len(read.levels),
+        "variants_read": variants_read,
+        "variants_expected": read.expected_variants,
+        "read_mode": read.mode,
+        "seconds": round(time.monotonic() - started, 2),
+        "shopify_points_spent": client.stats.points_spent,
+        "throttled_answers": client.stats.throttled,
+    })
+    yield dg.AssetCheckResult(
+        check_name=VARIANT_COUNT_CHECK,
+        passed=shortfall <= 0,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"variants_read": variants_read, "variants_expected": read.expected_variants,
+                  "shortfall": max(shortfall, 0)},
+        description=None if shortfall <= 0 else
+        f"Read {variants_read} variants but Shopify counts {read.expected_variants}: not pushing a partial picture.",
     )
 
 
 @dg.asset(group_name=GROUP, kinds={"polars"})
 def available_to_sell(context: dg.AssetExecutionContext, inventory_settings: InventorySettings,
-                      shopify_inventory_levels: pl.DataFrame, shopify_locations: pl.DataFrame) -> dg.MaterializeResult:
+                      shopify_inventory_levels: pl.DataFrame, shopify_locations: pl.DataFrame) -> dg.MaterializeResult[pl.DataFrame]:
     """Available-to-sell per LNB key (EAN13 or SKU, LNB_STOCK_KEY), one row per variant.
 
     `available` summed over the selected locations (a negative level counts as 0), less the safety
@@ -120,7 +117,7 @@ def available_to_sell(context: dg.AssetExecutionContext, inventory_settings: Inv
 
 @dg.asset(group_name=GROUP, kinds={"lenewblack", "polars"}, retry_policy=API_RETRY)
 def lnb_stock_preview(context: dg.AssetExecutionContext, lenewblack: LeNewBlackResource,
-                      inventory_settings: InventorySettings, available_to_sell: pl.DataFrame) -> dg.MaterializeResult:
+                      inventory_settings: InventorySettings, available_to_sell: pl.DataFrame) -> dg.MaterializeResult[pl.DataFrame]:
     """Preview of the push: LNB's current stock beside the new quantity for every key.
 
     Each key is unchanged, changed, new to LNB, or in LNB but no longer exported from Shopify.

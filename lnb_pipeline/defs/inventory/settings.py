@@ -22,7 +22,7 @@ class InventorySettings(dg.ConfigurableResource):
     untracked: str = Field(default="skip", description="LNB_STOCK_UNTRACKED: skip, as_reported or fixed.")
     untracked_quantity: int = Field(default=0, description="LNB_STOCK_UNTRACKED_QUANTITY: quantity sent for untracked items when fixed.")
     read_mode: str = Field(default="auto", description="SHOPIFY_STOCK_READ_MODE: auto, paginated or bulk.")
-    bulk_threshold: int = Field(default=5000, description="SHOPIFY_BULK_THRESHOLD: variant count from which auto uses a bulk operation.")
+    bulk_threshold: int = Field(default=250, description="SHOPIFY_BULK_THRESHOLD: variant count from which auto uses a bulk operation (above one page, a bulk operation is cheaper in cost points).")
     max_invalid_percent: int = Field(default=20, description="LNB_STOCK_MAX_INVALID_PERCENT: above this share of excluded variants the push is blocked.")
     task_log_dir: str = Field(default_factory=default_task_log_dir, description="LNB_TASK_LOG_DIR: where task log files go.")
 
