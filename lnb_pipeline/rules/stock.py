@@ -14,6 +14,9 @@ Choices worth knowing:
   quantity, which is already the merchant's chosen figure.
 - A key is "duplicated" when two variants carry it after normalisation, untracked ones included:
   LNB could not tell which variant it means, so none of them is pushed.
+- An excluded row keeps its key (when it has one) but no quantity: nothing is sent for it.
+- ``product_status`` is carried for checks and logs but is not a rule here: issue 4 does not say
+  that draft or archived products are withheld.
 - Output order is by the numeric part of the variant gid, then the gid: stable across runs.
 """
 
@@ -109,40 +112,41 @@ def normalise_barcodes(barcodes: pl.Series) -> pl.DataFrame:
 
     Trims whitespace and turns a valid 12-digit UPC-A into its EAN13 (a leading 0: the same GTIN),
     so a UPC and its EAN13 collide as the duplicate check needs. Format and length are checked
-    vectorised; the check digit by python-stdnum, once per distinct candidate, because that
-    Python call is what costs time on a million rows.
+    vectorised, which also keeps out the 8- and 14-digit GTINs python-stdnum would accept; the
+    check digit is python-stdnum's, computed once per distinct candidate because that Python call
+    is what costs time on a million rows (``calc_check_digit`` rather than ``is_valid``, which would
+    only redo the format checks at twice the cost).
     """
-    trimmed = pl.col("barcode").str.strip_chars()
+    trimmed = pl.col("trimmed")
     digits = trimmed.str.len_chars()
     numeric = trimmed.str.contains(_DIGITS_ONLY)
-    distinct = pl.DataFrame({"barcode": barcodes.unique()}, schema={"barcode": pl.String()}).with_columns(
-        trimmed.alias("trimmed"),
-        digits.alias("digits"),
-        pl.when(numeric & (digits == 13)).then(trimmed)
-        .when(numeric & (digits == 12)).then(pl.concat_str(pl.lit("0"), trimmed))
-        .alias("candidate"),
+    frame = (
+        pl.DataFrame({"barcode": barcodes}, schema={"barcode": pl.String()})
+        .lazy()
+        .select(pl.col("barcode").str.strip_chars().alias("trimmed"))
+        .with_columns(
+            numeric.alias("numeric"),
+            digits.alias("digits"),
+            pl.when(numeric & (digits == 13)).then(trimmed)
+            .when(numeric & (digits == 12)).then(pl.concat_str(pl.lit("0"), trimmed))
+            .alias("candidate"),
+        )
+        .collect()
     )
-    candidates = distinct.get_column("candidate").drop_nulls().unique()
-    checked = pl.DataFrame(
-        {"candidate": candidates,
-         "valid": [ean.calc_check_digit(code[:-1]) == code[-1] for code in candidates.to_list()]},
-        schema={"candidate": pl.String(), "valid": pl.Boolean()},
-    )
-    trimmed_column = pl.col("trimmed")
-    classified = distinct.join(checked, on="candidate", how="left").select(
-        "barcode",
-        pl.when(pl.col("valid")).then(pl.col("candidate")).alias("ean13"),
-        pl.when(trimmed_column.is_null() | (trimmed_column == "")).then(pl.lit(REASON_MISSING_BARCODE))
-        .when(~trimmed_column.str.contains(_DIGITS_ONLY)).then(pl.lit(REASON_NOT_NUMERIC))
+    candidates = frame.get_column("candidate").drop_nulls().unique().to_list()
+    valid = pl.DataFrame(
+        {"candidate": [code for code in candidates if ean.calc_check_digit(code[:-1]) == code[-1]]},
+        schema={"candidate": pl.String()},
+    ).with_columns(pl.lit(True).alias("valid"))
+    is_valid = pl.col("valid").fill_null(False)
+    return frame.join(valid, on="candidate", how="left", maintain_order="left").select(
+        pl.when(is_valid).then(pl.col("candidate")).alias("ean13"),
+        pl.when(trimmed.is_null() | (trimmed == "")).then(pl.lit(REASON_MISSING_BARCODE))
+        .when(~pl.col("numeric")).then(pl.lit(REASON_NOT_NUMERIC))
         .when(pl.col("candidate").is_null())
         .then(pl.format(f"{REASON_NOT_EAN13} ({{}} digits)", pl.col("digits")))
-        .when(~pl.col("valid")).then(pl.lit(REASON_INVALID_CHECK_DIGIT))
+        .when(~is_valid).then(pl.lit(REASON_INVALID_CHECK_DIGIT))
         .alias("barcode_reason"),
-    )
-    return (
-        pl.DataFrame({"barcode": barcodes}, schema={"barcode": pl.String()})
-        .join(classified, on="barcode", how="left", nulls_equal=True, maintain_order="left")
-        .select("ean13", "barcode_reason")
     )
 
 
@@ -229,26 +233,22 @@ def compute_available_to_sell(
         )
     )
     untracked = pl.col("tracked").not_()
-    reported = (pl.col("summed") - settings.safety_buffer).clip(lower_bound=0)
-    excluded_reason = pl.coalesce(
-        pl.col("key_reason"),
-        pl.when(untracked & (settings.untracked == "skip")).then(pl.lit(REASON_UNTRACKED_SKIPPED)),
-        pl.col("duplicate_reason"),
-    )
+    quantity = (pl.col("summed") - settings.safety_buffer).clip(lower_bound=0)
+    if settings.untracked == "fixed":
+        quantity = pl.when(untracked).then(pl.lit(settings.untracked_quantity)).otherwise(quantity)
+    reasons = [pl.col("key_reason"), pl.col("duplicate_reason")]
+    if settings.untracked == "skip":
+        reasons.insert(1, pl.when(untracked).then(pl.lit(REASON_UNTRACKED_SKIPPED)))
     return (
         keyed.lazy()
         .join(duplicates, on="key", how="left", maintain_order="left")
-        .with_columns(excluded_reason.alias("excluded_reason"))
+        .with_columns(pl.coalesce(reasons).alias("excluded_reason"))
         .select(
             "variant_id",
             "sku",
             "barcode",
             "key",
-            pl.when(pl.col("excluded_reason").is_not_null()).then(None)
-            .when(untracked & (settings.untracked == "fixed")).then(pl.lit(settings.untracked_quantity))
-            .otherwise(reported)
-            .cast(pl.Int64)
-            .alias("quantity"),
+            pl.when(pl.col("excluded_reason").is_null()).then(quantity).cast(pl.Int64).alias("quantity"),
             "excluded_reason",
         )
         .collect()
@@ -305,11 +305,13 @@ def build_preview(new_stock: pl.DataFrame, lnb_inventory: pl.DataFrame) -> pl.Da
 
 
 def push_rows(preview: pl.DataFrame, full_refresh: bool) -> pl.DataFrame:
-    """``key, quantity`` to send: changed and new keys, or every exported key on a full refresh.
+    """``key, quantity`` to send: the changed keys, or every exported key on a full refresh.
 
+    A key LNB does not know is rejected item by item, so it is sent only on a full refresh (to
+    surface the rejection); once the product exists in LNB it shows up there and is sent as changed.
     Keys missing from Shopify are never pushed: this flow does not know what LNB should hold for them.
     """
-    statuses = [STATUS_CHANGED, STATUS_NEW_TO_LNB] + ([STATUS_UNCHANGED] if full_refresh else [])
+    statuses = [STATUS_CHANGED, STATUS_NEW_TO_LNB, STATUS_UNCHANGED] if full_refresh else [STATUS_CHANGED]
     return (
         preview.filter(pl.col("status").is_in(statuses))
         .select("key", pl.col("new_quantity").alias("quantity"))

@@ -12,6 +12,10 @@ from lnb_pipeline.defs.lenewblack.resources import LeNewBlackResource
 from lnb_pipeline.defs.shopify.resources import ShopifyResource
 from lnb_pipeline.defs.task_logs import write_task_log
 from lnb_pipeline.rules.stock import (
+    STATUS_CHANGED,
+    STATUS_MISSING_FROM_SHOPIFY,
+    STATUS_NEW_TO_LNB,
+    STATUS_UNCHANGED,
     build_preview,
     compute_available_to_sell,
     exported_stock,
@@ -129,7 +133,7 @@ def lnb_stock_preview(context: dg.AssetExecutionContext, lenewblack: LeNewBlackR
     counts = dict(preview.group_by("status").len().iter_rows())
     return dg.MaterializeResult(value=preview, metadata={
         **{f"keys_{status}": int(counts.get(status, 0))
-           for status in ("unchanged", "changed", "new_to_lnb", "missing_from_shopify")},
+           for status in (STATUS_UNCHANGED, STATUS_CHANGED, STATUS_NEW_TO_LNB, STATUS_MISSING_FROM_SHOPIFY)},
         "largest_changes": dg.MetadataValue.md(markdown_table(largest_changes(preview, SAMPLE_ROWS))),
     })
 
@@ -196,11 +200,12 @@ def _stock_task_log(available: pl.DataFrame, preview: pl.DataFrame, pushed: pl.D
             pl.col("variant_id"),
             pl.when(pl.col("pushed_status") == "success").then(pl.lit("pushed"))
             .when(pl.col("pushed_status") == "error").then(pl.lit("rejected by LNB"))
-            .when(pl.col("status") == "missing_from_shopify").then(pl.lit("in LNB only, left unchanged"))
+            .when(pl.col("status") == STATUS_MISSING_FROM_SHOPIFY).then(pl.lit("in LNB only, left unchanged"))
+            .when(pl.col("status") == STATUS_NEW_TO_LNB).then(pl.lit("not in LNB, sent only on full refresh"))
             .otherwise(pl.lit("unchanged")).alias("outcome"),
             pl.coalesce("new_quantity", "lnb_quantity").alias("quantity"),
             pl.when(pl.col("pushed_status") == "error").then(pl.col("lnb_error"))
-            .when(pl.col("status") == "changed").then(
+            .when(pl.col("status") == STATUS_CHANGED).then(
                 pl.format("LNB had {}", pl.col("lnb_quantity")))
             .otherwise(pl.lit(None, dtype=pl.Utf8)).alias("detail"),
         )

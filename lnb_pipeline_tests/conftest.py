@@ -1,0 +1,33 @@
+"""Fixtures shared by the Dagster-level tests: one sandbox for the session, reset per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from lnb_pipeline.sandbox import Sandbox, start_sandbox
+
+
+@pytest.fixture(scope="session")
+def sandbox_session() -> Iterator[Sandbox]:
+    running = start_sandbox("demo")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_session: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+    """Both servers back to the demo scenario, and the environment pointing at them."""
+    reset_sandbox(sandbox_session, "demo")
+    for name, value in sandbox_session.environment().items():
+        monkeypatch.setenv(name, value)
+    return sandbox_session
+
+
+def reset_sandbox(sandbox: Sandbox, scenario: str | dict[str, Any]) -> None:
+    """Load ``scenario`` into both servers, clearing faults, stats and changed settings."""
+    for url in (sandbox.shopify.url, sandbox.lnb.url):
+        requests.post(f"{url}/_sandbox/reset", json={"scenario": scenario}, timeout=60).raise_for_status()
