@@ -86,11 +86,14 @@ COST_VARIABLES: dict[str, dict[str, Any]] = {
     "LOCATIONS_QUERY": {"first": 250},
     "VARIANTS_COUNT_QUERY": {"query": None},
     "VARIANT_STOCK_PAGE_QUERY": {**STOCK, "first": STOCK_PAGE_SIZE},
-    "LOCATION_LEVELS_CHANGED_QUERY": {"location": "gid://shopify/Location/1", "first": 100,
-                                      "query": "updated_at:>2025-01-01"},
     "BULK_RUN_QUERY_MUTATION": {"query": VARIANT_STOCK_BULK_QUERY},
     "BULK_OPERATION_QUERY": {"id": MISSING_BULK_OPERATION},
     "BULK_CANCEL_MUTATION": {"id": MISSING_BULK_OPERATION},
+    "ORDERS_BY_SOURCE_QUERY": {"query": 'source_identifier:"LNB-NONE"', "first": 250},
+    "ORDER_CREATE_MUTATION": {"order": {"lineItems": []}, "options": None},
+    "CUSTOMER_BY_METAFIELD_QUERY": {"identifier": {"customId": {"namespace": "lenewblack", "key": "retailer_reference",
+                                                                "value": "R-NONE"}}},
+    "COMPANY_BY_EXTERNAL_ID_QUERY": {"query": "external_id:R-NONE"},
 }
 """Variables to send each document with; the bulk inner query is never sent as an operation."""
 

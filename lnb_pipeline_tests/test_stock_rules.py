@@ -19,6 +19,7 @@ from lnb_pipeline.rules.stock import (
     REASON_NOT_NUMERIC,
     REASON_UNTRACKED_SKIPPED,
     STATUS_CHANGED,
+    STATUS_EXCLUDED,
     STATUS_MISSING_FROM_SHOPIFY,
     STATUS_NEW_TO_LNB,
     STATUS_UNCHANGED,
@@ -366,6 +367,14 @@ def test_preview_statuses_and_changes() -> None:
     assert_frame_equal(preview, expected)
     assert (STATUS_UNCHANGED, STATUS_CHANGED, STATUS_NEW_TO_LNB, STATUS_MISSING_FROM_SHOPIFY) == (
         "unchanged", "changed", "new_to_lnb", "missing_from_shopify")
+
+
+def test_preview_marks_keys_excluded_in_shopify_apart_from_missing_ones() -> None:
+    """A duplicate key still exists in Shopify: LNB keeps it, and it must not read as a deleted product."""
+    preview = build_preview(*preview_inputs(), excluded_keys=["D", "Z"])
+    assert preview.filter(pl.col("key") == "D")["status"].to_list() == [STATUS_EXCLUDED]
+    assert preview.filter(pl.col("key") == "Z").is_empty()
+    assert push_rows(preview, full_refresh=True).get_column("key").to_list() == ["A", "B", "C", "E"]
 
 
 def test_push_rows_delta_then_full_refresh() -> None:

@@ -68,22 +68,6 @@ VARIANT_STOCK_BULK_QUERY = f"""
 }}
 """
 
-LOCATION_LEVELS_CHANGED_QUERY = f"""
-query LocationLevelsChanged($location: ID!, $first: Int!, $after: String, $query: String) {{
-  location(id: $location) {{
-    id
-    inventoryLevels(first: $first, after: $after, query: $query) {{
-      nodes {{
-        updatedAt
-        quantities(names: [{_QUANTITY_LIST}]) {{ name quantity }}
-        item {{ id sku tracked variants(first: 1) {{ nodes {{ id barcode sku }} }} }}
-      }}
-      pageInfo {{ hasNextPage endCursor }}
-    }}
-  }}
-}}
-"""
-
 BULK_RUN_QUERY_MUTATION = """
 mutation BulkRunQuery($query: String!) {
   bulkOperationRunQuery(query: $query, groupObjects: true) {
@@ -110,15 +94,54 @@ mutation BulkCancel($id: ID!) {
 }
 """
 
+ORDERS_BY_SOURCE_QUERY = """
+query OrdersBySource($query: String!, $first: Int!) {
+  orders(first: $first, query: $query) {
+    nodes { id name sourceIdentifier sourceName tags createdAt cancelledAt }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+ORDER_CREATE_MUTATION = """
+mutation OrderCreate($order: OrderCreateOrderInput!, $options: OrderCreateOptionsInput) {
+  orderCreate(order: $order, options: $options) {
+    order { id name sourceIdentifier tags createdAt cancelledAt }
+    userErrors { field message code }
+  }
+}
+"""
+
+CUSTOMER_BY_METAFIELD_QUERY = """
+query CustomerByMetafield($identifier: CustomerIdentifierInput!) {
+  customerByIdentifier(identifier: $identifier) { id defaultEmailAddress { emailAddress } }
+}
+"""
+
+COMPANY_BY_EXTERNAL_ID_QUERY = """
+query CompanyByExternalId($query: String!) {
+  companies(first: 2, query: $query) {
+    nodes {
+      id name externalId
+      locations(first: 1) { nodes { id } }
+      mainContact { customer { id defaultEmailAddress { emailAddress } } }
+    }
+  }
+}
+"""
+
 ALL_DOCUMENTS = {
     "SHOP_QUERY": SHOP_QUERY,
     "LOCATIONS_QUERY": LOCATIONS_QUERY,
     "VARIANTS_COUNT_QUERY": VARIANTS_COUNT_QUERY,
     "VARIANT_STOCK_PAGE_QUERY": VARIANT_STOCK_PAGE_QUERY,
     "VARIANT_STOCK_BULK_QUERY": VARIANT_STOCK_BULK_QUERY,
-    "LOCATION_LEVELS_CHANGED_QUERY": LOCATION_LEVELS_CHANGED_QUERY,
     "BULK_RUN_QUERY_MUTATION": BULK_RUN_QUERY_MUTATION,
     "BULK_OPERATION_QUERY": BULK_OPERATION_QUERY,
     "BULK_CANCEL_MUTATION": BULK_CANCEL_MUTATION,
+    "ORDERS_BY_SOURCE_QUERY": ORDERS_BY_SOURCE_QUERY,
+    "ORDER_CREATE_MUTATION": ORDER_CREATE_MUTATION,
+    "CUSTOMER_BY_METAFIELD_QUERY": CUSTOMER_BY_METAFIELD_QUERY,
+    "COMPANY_BY_EXTERNAL_ID_QUERY": COMPANY_BY_EXTERNAL_ID_QUERY,
 }
 """Name to document, for the schema validation test."""

@@ -22,6 +22,7 @@ Choices worth knowing:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -73,6 +74,8 @@ STATUS_UNCHANGED = "unchanged"
 STATUS_CHANGED = "changed"
 STATUS_NEW_TO_LNB = "new_to_lnb"
 STATUS_MISSING_FROM_SHOPIFY = "missing_from_shopify"
+STATUS_EXCLUDED = "excluded"
+"""In LNB, and in Shopify but excluded there (duplicate key, untracked skipped): LNB is left as it is."""
 
 _DIGITS_ONLY = r"^[0-9]+$"
 """ASCII digits: a polars ``\\d`` would also accept other scripts' digits, which no scanner prints."""
@@ -278,14 +281,17 @@ def lnb_inventory_frame(rows: list[dict[str, Any]], key: StockKey) -> pl.DataFra
     )
 
 
-def build_preview(new_stock: pl.DataFrame, lnb_inventory: pl.DataFrame) -> pl.DataFrame:
+def build_preview(new_stock: pl.DataFrame, lnb_inventory: pl.DataFrame,
+                  excluded_keys: Iterable[str] = ()) -> pl.DataFrame:
     """Every key on either side: ``key, lnb_quantity, new_quantity, change, status``, sorted by key.
 
     ``change`` is new − LNB, null when one side is missing. A key LNB holds with a null ``in_stock``
-    counts as changed, so the push sets it.
+    counts as changed, so the push sets it. A key LNB holds that Shopify has but excludes (e.g. a
+    duplicate) is ``excluded``, not ``missing_from_shopify``: the product still exists.
     """
     lnb = lnb_inventory.lazy().select("key", pl.col("in_stock").alias("lnb_quantity"), pl.lit(True).alias("in_lnb"))
     new = new_stock.lazy().select("key", pl.col("quantity").alias("new_quantity"), pl.lit(True).alias("in_new"))
+    excluded = pl.Series("excluded", list(excluded_keys), dtype=pl.String)
     return (
         lnb.join(new, on="key", how="full", coalesce=True)
         .select(
@@ -294,6 +300,7 @@ def build_preview(new_stock: pl.DataFrame, lnb_inventory: pl.DataFrame) -> pl.Da
             pl.col("new_quantity").cast(pl.Int64),
             (pl.col("new_quantity") - pl.col("lnb_quantity")).cast(pl.Int64).alias("change"),
             pl.when(pl.col("in_lnb").is_null()).then(pl.lit(STATUS_NEW_TO_LNB))
+            .when(pl.col("in_new").is_null() & pl.col("key").is_in(excluded.implode())).then(pl.lit(STATUS_EXCLUDED))
             .when(pl.col("in_new").is_null()).then(pl.lit(STATUS_MISSING_FROM_SHOPIFY))
             .when(pl.col("lnb_quantity").eq_missing(pl.col("new_quantity"))).then(pl.lit(STATUS_UNCHANGED))
             .otherwise(pl.lit(STATUS_CHANGED))

@@ -13,6 +13,7 @@ from lnb_pipeline.defs.shopify.resources import ShopifyResource
 from lnb_pipeline.defs.task_logs import write_task_log
 from lnb_pipeline.rules.stock import (
     STATUS_CHANGED,
+    STATUS_EXCLUDED,
     STATUS_MISSING_FROM_SHOPIFY,
     STATUS_NEW_TO_LNB,
     STATUS_UNCHANGED,
@@ -124,16 +125,19 @@ def lnb_stock_preview(context: dg.AssetExecutionContext, lenewblack: LeNewBlackR
                       inventory_settings: InventorySettings, available_to_sell: pl.DataFrame) -> dg.MaterializeResult[pl.DataFrame]:
     """Preview of the push: LNB's current stock beside the new quantity for every key.
 
-    Each key is unchanged, changed, new to LNB, or in LNB but no longer exported from Shopify.
+    Each key is unchanged, changed, new to LNB, in LNB but no longer in Shopify, or excluded in
+    Shopify (left as it is in LNB).
     Materialise up to here to see what a push would do without doing it.
     """
     key = inventory_settings.stock_settings().key
     current = lnb_inventory_frame(lenewblack.get_client(context.log).get_inventory(), key)
-    preview = build_preview(exported_stock(available_to_sell), current)
+    excluded_keys = available_to_sell.filter(pl.col("excluded_reason").is_not_null())["key"].drop_nulls()
+    preview = build_preview(exported_stock(available_to_sell), current, excluded_keys)
     counts = dict(preview.group_by("status").len().iter_rows())
     return dg.MaterializeResult(value=preview, metadata={
         **{f"keys_{status}": int(counts.get(status, 0))
-           for status in (STATUS_UNCHANGED, STATUS_CHANGED, STATUS_NEW_TO_LNB, STATUS_MISSING_FROM_SHOPIFY)},
+           for status in (STATUS_UNCHANGED, STATUS_CHANGED, STATUS_NEW_TO_LNB, STATUS_MISSING_FROM_SHOPIFY,
+                          STATUS_EXCLUDED)},
         "largest_changes": dg.MetadataValue.md(markdown_table(largest_changes(preview, SAMPLE_ROWS))),
     })
 
@@ -146,7 +150,7 @@ def lnb_stock_preview(context: dg.AssetExecutionContext, lenewblack: LeNewBlackR
 def lnb_stock_push(context: dg.AssetExecutionContext, config: StockPushConfig, lenewblack: LeNewBlackResource,
                    inventory_settings: InventorySettings, lnb_stock_preview: pl.DataFrame,
                    available_to_sell: pl.DataFrame) -> dg.MaterializeResult:
-    """Stock pushed to LNB through its batch endpoint: only changed and new keys, or every key with `full_refresh`.
+    """Stock pushed to LNB through its batch endpoint: only changed keys, or every key with `full_refresh`.
 
     Item-level rejections (e.g. a key LNB does not know) are recorded, not fatal. Every key's outcome
     goes to the run's task log file.
@@ -193,7 +197,8 @@ def _stock_task_log(available: pl.DataFrame, preview: pl.DataFrame, pushed: pl.D
         pl.col("quantity"), pl.col("excluded_reason").alias("detail"))
     exported = available.filter(pl.col("excluded_reason").is_null()).select("key", "variant_id")
     per_key = (
-        preview.join(pushed, on="key", how="left")
+        preview.join(excluded.select("key").drop_nulls(), on="key", how="anti")
+        .join(pushed, on="key", how="left")
         .join(exported, on="key", how="left")
         .select(
             pl.col("key"),
@@ -210,4 +215,4 @@ def _stock_task_log(available: pl.DataFrame, preview: pl.DataFrame, pushed: pl.D
             .otherwise(pl.lit(None, dtype=pl.Utf8)).alias("detail"),
         )
     )
-    return pl.concat([per_key, excluded], how="vertical_relaxed").sort("outcome", "key", nulls_last=True)
+    return pl.concat([per_key, excluded], how="vertical_relaxed").sort("outcome", "key", "variant_id", nulls_last=True)

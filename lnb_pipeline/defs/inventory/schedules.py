@@ -8,13 +8,15 @@ import dagster as dg
 
 DEFAULT_STOCK_CRON = "*/30 * * * *"
 DEFAULT_TIMEZONE = "UTC"
+FLOW_TAG = "lnb_pipeline/flow"
+"""Run tag the run queue limits on (one run per flow at a time; see dagster.yaml)."""
 
 inventory_sync = dg.define_asset_job(
     name="inventory_sync",
     selection=dg.AssetSelection.groups("inventory"),
     description="Read Shopify stock, compute available-to-sell per key, preview and push it to LNB.",
     executor_def=dg.in_process_executor,
-    tags={"flow": "inventory"},
+    tags={FLOW_TAG: "inventory"},
 )
 
 inventory_sync_schedule = dg.ScheduleDefinition(

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
+from lnb_pipeline.defs.env import fields_from_env
 from lnb_pipeline.defs.task_logs import default_task_log_dir
 from lnb_pipeline.rules.stock import StockSettings
 from lnb_pipeline.stock_source import READ_MODES
+
+_RULE_VARIABLES = {
+    "key": "LNB_STOCK_KEY",
+    "locations": "LNB_STOCK_LOCATIONS",
+    "safety_buffer": "LNB_STOCK_SAFETY_BUFFER",
+    "untracked": "LNB_STOCK_UNTRACKED",
+    "untracked_quantity": "LNB_STOCK_UNTRACKED_QUANTITY",
+}
+"""Each rule setting's environment variable: checked one at a time, so an error names the right one."""
 
 
 class InventorySettings(dg.ConfigurableResource):
@@ -32,16 +41,19 @@ class InventorySettings(dg.ConfigurableResource):
             raise ValueError(f"SHOPIFY_STOCK_READ_MODE must be one of {', '.join(READ_MODES)}, got {self.read_mode!r}")
         if not 0 <= self.max_invalid_percent <= 100:
             raise ValueError(f"LNB_STOCK_MAX_INVALID_PERCENT must be from 0 to 100, got {self.max_invalid_percent}")
-        try:
-            return StockSettings(
-                key=self.stock_key,  # type: ignore[arg-type]
-                locations=tuple(part.strip() for part in self.locations.split(",") if part.strip()),
-                safety_buffer=self.safety_buffer,
-                untracked=self.untracked,  # type: ignore[arg-type]
-                untracked_quantity=self.untracked_quantity,
-            )
-        except ValueError as error:
-            raise ValueError(f"Stock settings (LNB_STOCK_*): {error}") from None
+        values: dict[str, Any] = {
+            "key": self.stock_key,
+            "locations": tuple(part.strip() for part in self.locations.split(",") if part.strip()),
+            "safety_buffer": self.safety_buffer,
+            "untracked": self.untracked,
+            "untracked_quantity": self.untracked_quantity,
+        }
+        for name, variable in _RULE_VARIABLES.items():
+            try:
+                StockSettings(**{name: values[name]})
+            except ValueError as error:
+                raise ValueError(f"{variable}: {error}") from None
+        return StockSettings(**values)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self.stock_settings()
@@ -62,8 +74,4 @@ _FIELDS = {
 
 def inventory_settings_from_env() -> InventorySettings:
     """Settings bound to their environment variables where set, defaults elsewhere."""
-    values: dict[str, Any] = {}
-    for field, (variable, kind) in _FIELDS.items():
-        if variable in os.environ:
-            values[field] = dg.EnvVar.int(variable) if kind is int else dg.EnvVar(variable)
-    return InventorySettings(**values)
+    return InventorySettings(**fields_from_env(_FIELDS))

@@ -1,0 +1,259 @@
+"""Order flow: the LNB orders selected for export, created in Shopify exactly once, then marked in LNB."""
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from lnb_pipeline.clients.lenewblack import LnbNotFound
+from lnb_pipeline.clients.shopify_queries import SHOP_QUERY
+from lnb_pipeline.defs.lenewblack.resources import LeNewBlackResource
+from lnb_pipeline.defs.orders.settings import OrderFlowSettings
+from lnb_pipeline.defs.shopify.resources import ShopifyResource
+from lnb_pipeline.defs.task_logs import write_task_log
+from lnb_pipeline.order_export import (
+    DUPLICATE_IN_SHOPIFY,
+    FAILED,
+    ExportOutcome,
+    OrderExporter,
+    find_buyers,
+    find_shopify_orders,
+)
+from lnb_pipeline.rules.orders import (
+    Buyer,
+    changed_after_export,
+    order_create_input,
+    order_create_options,
+    selection_reason,
+    validate_orders,
+    variant_index,
+)
+from lnb_pipeline.rules.stock import markdown_table
+
+GROUP = "orders"
+API_RETRY = dg.RetryPolicy(max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+EXPORT_POOL = "lnb_orders_export"
+UNIQUE_CHECK = "every_exported_order_unique_in_shopify"
+FAILURES_CHECK = "no_export_failures"
+CHANGED_CHECK = "no_order_changed_after_export"
+SAMPLE_ROWS = 20
+PROGRESS_EVERY_SECONDS = 10.0
+
+
+class OrderSelectionConfig(dg.Config):
+    """Run config of the selection (the launchpad's "select these orders")."""
+
+    references: list[str] = []
+    """LNB order references to export; empty means every order in LNB_ORDER_EXPORT_STATUS."""
+
+
+@dataclass(frozen=True)
+class OrderBatch:
+    """What one run selected and how each order fared in validation."""
+
+    orders: dict[str, dict[str, Any]]
+    """Selected LNB orders by reference (exportable and blocked)."""
+    validation: pl.DataFrame
+    """One row per selected order: status exportable/blocked and every reason."""
+    lines: pl.DataFrame
+    """One row per order line with its Shopify variant or its reason."""
+    skipped: pl.DataFrame
+    """Listed or fetched orders never sent (canceled, already exported, unknown): reference, reason."""
+    buyers: dict[str, Buyer | None]
+
+
+def _skipped_frame(rows: list[tuple[str, str]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema={"reference": pl.Utf8, "reason": pl.Utf8}, orient="row")
+
+
+@dg.asset(group_name=GROUP, kinds={"lenewblack", "shopify", "polars"}, retry_policy=API_RETRY)
+def lnb_orders_for_export(context: dg.AssetExecutionContext, config: OrderSelectionConfig,
+                          lenewblack: LeNewBlackResource, shopify: ShopifyResource,
+                          order_flow_settings: OrderFlowSettings,
+                          shopify_inventory_levels: pl.DataFrame) -> dg.MaterializeResult[OrderBatch]:
+    """LNB orders selected for export, checked against the rules.
+
+    Orders in LNB_ORDER_EXPORT_STATUS, or the references listed in run config. Canceled and
+    already-exported orders are never sent, even if listed. Each order is blocked, with every
+    reason, when its retailer reference is missing or matches no Shopify customer, a line has no
+    EAN13/SKU or matches no (or several) Shopify variants, a quantity is not positive, it has no
+    lines, or its currency is not accepted. Variants come from the stock flow's last Shopify read.
+    """
+    settings = order_flow_settings.order_settings()
+    lnb = lenewblack.get_client(context.log)
+    client = shopify.get_client(context.log)
+    listed = bool(config.references)
+    skipped: list[tuple[str, str]] = []
+    if listed:
+        fetched = []
+        for reference in dict.fromkeys(config.references):
+            try:
+                fetched.append(lnb.get_order(reference))
+            except LnbNotFound:
+                skipped.append((reference, "no such order in LNB"))
+    else:
+        fetched = list(lnb.iter_orders(status=settings.export_status))
+    selected = []
+    for order in fetched:
+        reason = selection_reason(order, settings, listed)
+        if reason is None:
+            selected.append(order)
+        else:
+            skipped.append((order["reference"], reason))
+    references = [(o.get("retailer_reference") or "").strip() for o in selected]
+    buyers = find_buyers(client, [r for r in references if r], settings)
+    shop_currency = client.execute(SHOP_QUERY)["shop"]["currencyCode"]
+    validation, lines = validate_orders(selected, buyers, variant_index(shopify_inventory_levels), shop_currency,
+                                        settings)
+    blocked = validation.filter(pl.col("status") == "blocked")
+    context.log.info("%d orders selected, %d exportable, %d blocked, %d skipped", len(selected),
+                     len(validation) - len(blocked), len(blocked), len(skipped))
+    batch = OrderBatch({o["reference"]: o for o in selected}, validation, lines, _skipped_frame(skipped), buyers)
+    return dg.MaterializeResult(value=batch, metadata={
+        "orders_selected": len(selected),
+        "orders_exportable": len(validation) - len(blocked),
+        "orders_blocked": len(blocked),
+        "orders_skipped": len(skipped),
+        "selection": "listed in run config" if listed else f"LNB status {settings.export_status}",
+        "blocked": dg.MetadataValue.md(markdown_table(
+            blocked.select("reference", "retailer_reference", pl.col("reasons").list.join("; ")), SAMPLE_ROWS)),
+        "skipped": dg.MetadataValue.md(markdown_table(batch.skipped, SAMPLE_ROWS)),
+    })
+
+
+@dg.asset(
+    group_name=GROUP, kinds={"shopify", "lenewblack"}, pool=EXPORT_POOL,
+    check_specs=[
+        dg.AssetCheckSpec(UNIQUE_CHECK, asset="shopify_orders_from_lnb",
+                          description="Every exported LNB reference maps to exactly one Shopify order (checked in Shopify)."),
+        dg.AssetCheckSpec(FAILURES_CHECK, asset="shopify_orders_from_lnb",
+                          description="No order export failed for a transient reason (they are retried on the next run)."),
+    ],
+)
+def shopify_orders_from_lnb(context: dg.AssetExecutionContext, lenewblack: LeNewBlackResource,
+                            shopify: ShopifyResource, order_flow_settings: OrderFlowSettings,
+                            lnb_orders_for_export: OrderBatch) -> dg.MaterializeResult:
+    """Exportable LNB orders created in Shopify exactly once, then set to LNB_ORDER_EXPORTED_STATUS in LNB.
+
+    Each order is looked up by its LNB reference (Shopify `sourceIdentifier`) before it is created,
+    so a crash or a lost answer never creates a second order. Blocked orders keep their LNB status
+    and go out by themselves on a later run once fixed. Every order's outcome goes to the task log.
+    """
+    settings = order_flow_settings.order_settings()
+    batch = lnb_orders_for_export
+    client = shopify.get_client(context.log)
+    exporter = OrderExporter(client, lenewblack.get_client(context.log), settings, context.log)
+    exportable = batch.validation.filter(pl.col("status") == "exportable")["reference"].to_list()
+    existing = find_shopify_orders(client, exportable)
+    options = order_create_options(settings)
+    outcomes: list[ExportOutcome] = []
+    started = last_log = time.monotonic()
+    for reference in exportable:
+        order = batch.orders[reference]
+        order_lines = batch.lines.filter(pl.col("reference") == reference).sort("line")
+        line_variants = [(row["variant_id"], row["quantity"], str(row["unit_price"]))
+                         for row in order_lines.iter_rows(named=True)]
+        buyer = batch.buyers[(order.get("retailer_reference") or "").strip()]
+        assert buyer is not None, "validation lets no order through without a buyer"
+        outcomes.append(exporter.export(reference, existing[reference],
+                                        order_create_input(order, buyer, line_variants, settings), options))
+        if time.monotonic() - last_log >= PROGRESS_EVERY_SECONDS:
+            last_log = time.monotonic()
+            context.log.info("Exported %d/%d orders in %.0f s", len(outcomes), len(exportable), last_log - started)
+    outcome_frame = pl.DataFrame(
+        [(o.reference, o.outcome, o.shopify_order_name, o.shopify_order_id, o.detail) for o in outcomes],
+        schema={"reference": pl.Utf8, "outcome": pl.Utf8, "shopify_order": pl.Utf8, "shopify_order_id": pl.Utf8,
+                "detail": pl.Utf8}, orient="row")
+    path = write_task_log(order_flow_settings.task_log_dir, context.run.run_id, "shopify_orders_from_lnb",
+                          _order_task_log(batch, outcome_frame))
+    exported_refs = [o.reference for o in outcomes if o.exported or o.outcome == DUPLICATE_IN_SHOPIFY]
+    in_shopify = find_shopify_orders(client, exported_refs)
+    not_unique = pl.DataFrame(
+        [(ref, len(found), ", ".join(o["name"] for o in found)) for ref, found in in_shopify.items() if len(found) != 1],
+        schema={"reference": pl.Utf8, "shopify_orders": pl.Int64, "names": pl.Utf8}, orient="row")
+    failures = outcome_frame.filter(pl.col("outcome") == FAILED)
+    counts = dict(outcome_frame.group_by("outcome").len().iter_rows())
+    context.log.info("Order export done: %s", ", ".join(f"{n} {name}" for name, n in sorted(counts.items())) or "nothing to do")
+    return dg.MaterializeResult(
+        metadata={
+            **{f"orders: {name}": int(n) for name, n in sorted(counts.items())},
+            "orders_blocked": len(batch.validation) - len(exportable),
+            "orders_skipped": len(batch.skipped),
+            "seconds": round(time.monotonic() - started, 2),
+            "shopify_points_spent": client.stats.points_spent,
+            "throttled_answers": client.stats.throttled,
+            "outcomes": dg.MetadataValue.md(markdown_table(outcome_frame, SAMPLE_ROWS)),
+            "task_log": dg.MetadataValue.path(str(path)),
+        },
+        check_results=[
+            dg.AssetCheckResult(check_name=UNIQUE_CHECK, passed=not_unique.is_empty(),
+                                severity=dg.AssetCheckSeverity.ERROR,
+                                metadata={"references_checked": len(exported_refs), "not_unique": len(not_unique),
+                                          "offending": dg.MetadataValue.md(markdown_table(not_unique, SAMPLE_ROWS))}),
+            dg.AssetCheckResult(check_name=FAILURES_CHECK, passed=failures.is_empty(),
+                                severity=dg.AssetCheckSeverity.ERROR,
+                                metadata={"failed": len(failures),
+                                          "offending": dg.MetadataValue.md(markdown_table(
+                                              failures.select("reference", "detail"), SAMPLE_ROWS))}),
+        ],
+    )
+
+
+def _order_task_log(batch: OrderBatch, outcomes: pl.DataFrame) -> pl.DataFrame:
+    """One line per order (exported, blocked with every reason, skipped) and per blocked line."""
+    schema = {"reference": pl.Utf8, "line": pl.Int64, "outcome": pl.Utf8, "shopify_order": pl.Utf8,
+              "shopify_order_id": pl.Utf8, "detail": pl.Utf8}
+    exported = outcomes.select("reference", pl.lit(None, pl.Int64).alias("line"), "outcome", "shopify_order",
+                               "shopify_order_id", "detail")
+    blocked = batch.validation.filter(pl.col("status") == "blocked").select(
+        "reference", pl.lit(None, pl.Int64).alias("line"), pl.lit("blocked").alias("outcome"),
+        pl.lit(None, pl.Utf8).alias("shopify_order"), pl.lit(None, pl.Utf8).alias("shopify_order_id"),
+        pl.col("reasons").list.join("; ").alias("detail"))
+    blocked_lines = batch.lines.filter(pl.col("reason").is_not_null()).select(
+        "reference", pl.col("line").cast(pl.Int64), pl.lit("line blocked").alias("outcome"),
+        pl.lit(None, pl.Utf8).alias("shopify_order"), pl.lit(None, pl.Utf8).alias("shopify_order_id"),
+        pl.col("reason").alias("detail"))
+    skipped = batch.skipped.select(
+        "reference", pl.lit(None, pl.Int64).alias("line"), pl.lit("skipped").alias("outcome"),
+        pl.lit(None, pl.Utf8).alias("shopify_order"), pl.lit(None, pl.Utf8).alias("shopify_order_id"),
+        pl.col("reason").alias("detail"))
+    return pl.concat([frame.cast(schema) for frame in (exported, blocked, blocked_lines, skipped)]).sort(
+        "reference", "line", nulls_last=False)
+
+
+@dg.asset(
+    group_name=GROUP, kinds={"lenewblack", "shopify", "polars"}, retry_policy=API_RETRY,
+    deps=[shopify_orders_from_lnb],
+    check_specs=[dg.AssetCheckSpec(CHANGED_CHECK, asset="lnb_orders_changed_after_export",
+                                   description="No exported order was edited in LNB afterwards (edits are not re-sent).")],
+)
+def lnb_orders_changed_after_export(context: dg.AssetExecutionContext, lenewblack: LeNewBlackResource,
+                                    shopify: ShopifyResource,
+                                    order_flow_settings: OrderFlowSettings) -> Iterator[dg.Output[pl.DataFrame] | dg.AssetCheckResult]:
+    """Exported orders edited in LNB afterwards: they are not re-sent; apply the change in Shopify.
+
+    An order's content (lines, addresses, comment) is fingerprinted into a tag of its Shopify order
+    at export; an exported LNB order whose fingerprint no longer matches was changed after export.
+    """
+    settings = order_flow_settings.order_settings()
+    since = datetime.now(UTC) - timedelta(days=order_flow_settings.change_lookback_days)
+    exported = list(lenewblack.get_client(context.log).iter_orders(status=settings.exported_status,
+                                                                   update_time_from=since))
+    in_shopify = find_shopify_orders(shopify.get_client(context.log), [o["reference"] for o in exported])
+    changed = [
+        (order["reference"], found[0]["name"], order.get("update_time"),
+         "changed after export: apply the change in Shopify")
+        for order in exported
+        if len(found := in_shopify[order["reference"]]) == 1 and changed_after_export(order, found[0]["tags"])
+    ]
+    report = pl.DataFrame(changed, schema={"reference": pl.Utf8, "shopify_order": pl.Utf8, "lnb_update_time": pl.Utf8,
+                                           "action": pl.Utf8}, orient="row")
+    yield dg.Output(report, metadata={"exported_orders_checked": len(exported), "changed_after_export": len(report),
+                                      "changed": dg.MetadataValue.md(markdown_table(report, SAMPLE_ROWS))})
+    yield dg.AssetCheckResult(check_name=CHANGED_CHECK, passed=report.is_empty(), severity=dg.AssetCheckSeverity.WARN,
+                              metadata={"changed_after_export": len(report),
+                                        "orders": dg.MetadataValue.md(markdown_table(report, SAMPLE_ROWS))})

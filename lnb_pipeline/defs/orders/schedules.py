@@ -1,0 +1,64 @@
+"""When the order flow runs: the `orders_export` job, its schedule and the LNB sensor."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import dagster as dg
+
+from lnb_pipeline.defs.inventory.schedules import DEFAULT_TIMEZONE, FLOW_TAG
+from lnb_pipeline.defs.lenewblack.resources import LeNewBlackResource
+from lnb_pipeline.defs.orders.settings import OrderFlowSettings
+
+DEFAULT_ORDERS_CRON = "0 * * * *"
+DEFAULT_SENSOR_SECONDS = 60
+
+orders_export = dg.define_asset_job(
+    name="orders_export",
+    selection=dg.AssetSelection.groups("orders"),
+    description="Check the LNB orders selected for export, create them in Shopify exactly once, mark them in LNB.",
+    executor_def=dg.in_process_executor,
+    tags={FLOW_TAG: "orders"},
+)
+
+orders_export_schedule = dg.ScheduleDefinition(
+    name="orders_export_schedule",
+    job=orders_export,
+    cron_schedule=os.environ.get("LNB_ORDERS_CRON", DEFAULT_ORDERS_CRON),
+    execution_timezone=os.environ.get("LNB_TIMEZONE", DEFAULT_TIMEZONE),
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Exports every order in LNB_ORDER_EXPORT_STATUS on LNB_ORDERS_CRON (default hourly), "
+                "blocked ones included once fixed.",
+)
+
+
+@dg.sensor(
+    job=orders_export,
+    minimum_interval_seconds=int(os.environ.get("LNB_ORDERS_SENSOR_SECONDS", DEFAULT_SENSOR_SECONDS)),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Starts an export when orders enter LNB_ORDER_EXPORT_STATUS (polls LNB every LNB_ORDERS_SENSOR_SECONDS).",
+)
+def lnb_orders_sensor(context: dg.SensorEvaluationContext, lenewblack: LeNewBlackResource,
+                      order_flow_settings: OrderFlowSettings) -> dg.SensorResult | dg.SkipReason:
+    """Cursor: the newest ``update_time`` seen and the references seen at that instant (LNB filters are inclusive)."""
+    cursor = json.loads(context.cursor) if context.cursor else {"update_time": None, "references": []}
+    status = order_flow_settings.order_settings().export_status
+    orders = lenewblack.get_client(context.log).iter_orders(status=status, update_time_from=cursor["update_time"])
+    new = [o for o in orders
+           if not (o.get("update_time") == cursor["update_time"] and o["reference"] in cursor["references"])]
+    if not new:
+        return dg.SkipReason(f"No order entered LNB status {status} since {cursor['update_time'] or 'ever'}")
+    newest = max(o["update_time"] for o in new)
+    at_newest = sorted({o["reference"] for o in new if o["update_time"] == newest}
+                       | (set(cursor["references"]) if newest == cursor["update_time"] else set()))
+    changes = sorted(f"{o['reference']}@{o['update_time']}" for o in new)
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(
+            run_key="lnb-orders-" + hashlib.sha256("\n".join(changes).encode()).hexdigest()[:16],
+            run_config={"ops": {"lnb_orders_for_export": {"config": {"references": sorted(o["reference"] for o in new)}}}},
+            tags={"lnb_pipeline/orders": str(len(new))},
+        )],
+        cursor=json.dumps({"update_time": newest, "references": at_newest}),
+    )
