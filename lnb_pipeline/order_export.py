@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lnb_pipeline.clients.lenewblack import LnbClient, LnbError
-from lnb_pipeline.clients.shopify import ShopifyClient, ShopifyServerError
+from lnb_pipeline.clients.shopify import ShopifyClient, ShopifyGraphQLError, ShopifyServerError
 from lnb_pipeline.clients.shopify_queries import (
     COMPANY_BY_EXTERNAL_ID_QUERY,
     CUSTOMER_BY_METAFIELD_QUERY,
@@ -119,6 +119,8 @@ class OrderExporter:
                 shopify_order = self._create(reference, order_input, options)
             except _Rejected as rejected:
                 return ExportOutcome(reference, REJECTED_BY_SHOPIFY, detail=str(rejected))
+            except ShopifyGraphQLError as error:
+                return ExportOutcome(reference, REJECTED_BY_SHOPIFY, detail=f"Shopify refused the input: {error}")
             except ShopifyServerError as error:
                 return ExportOutcome(reference, FAILED, detail=f"Shopify did not confirm the create: {error}")
         try:

@@ -516,8 +516,8 @@ EXPECTED_ADDRESS = {"address1": "Haarlemmerstraat 45", "address2": "2nd floor", 
 def expected_input(source: dict[str, Any], **buyer_fields: Any) -> dict[str, Any]:
     return {
         "lineItems": [
-            {"variantId": gid(1), "quantity": 2, "priceSet": {"shopMoney": {"amount": "10.5", "currencyCode": "EUR"}}},
-            {"variantId": gid(5), "quantity": 3, "priceSet": {"shopMoney": {"amount": "30", "currencyCode": "EUR"}}},
+            {"variantId": gid(1), "quantity": 2, "requiresShipping": True, "priceSet": {"shopMoney": {"amount": "10.5", "currencyCode": "EUR"}}},
+            {"variantId": gid(5), "quantity": 3, "requiresShipping": True, "priceSet": {"shopMoney": {"amount": "30", "currencyCode": "EUR"}}},
         ],
         "email": "sanne@noord.example",
         "poNumber": "PO-77",
@@ -560,7 +560,7 @@ def test_order_create_input_follows_the_settings_and_the_order_currency() -> Non
     result = order_create_input(source, BUYERS["R1"], [(gid(2), 1, "12.00")], settings)
     assert (result["lineItems"], result["currency"], result["financialStatus"], result["tags"],
             result["sourceName"]) == (
-        [{"variantId": gid(2), "quantity": 1, "priceSet": {"shopMoney": {"amount": "12.00", "currencyCode": "USD"}}}],
+        [{"variantId": gid(2), "quantity": 1, "requiresShipping": True, "priceSet": {"shopMoney": {"amount": "12.00", "currencyCode": "USD"}}}],
         "USD", "PAID", ["b2b", f"{HASH_TAG_PREFIX}{order_content_hash(source)}"], "lnb")
 
 

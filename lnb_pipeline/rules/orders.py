@@ -471,7 +471,7 @@ def order_create_input(order: dict[str, Any], buyer: Buyer, line_variants: list[
     currency = _currency(order)
     fields: dict[str, Any] = {
         "lineItems": [
-            {"variantId": variant_id, "quantity": quantity,
+            {"variantId": variant_id, "quantity": quantity, "requiresShipping": True,
              "priceSet": {"shopMoney": {"amount": unit_price, "currencyCode": currency}}}
             for variant_id, quantity, unit_price in line_variants
         ],

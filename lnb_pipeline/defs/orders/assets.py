@@ -24,10 +24,13 @@ from lnb_pipeline.order_export import (
     find_shopify_orders,
 )
 from lnb_pipeline.rules.orders import (
+    ORDER_BLOCKED,
+    ORDER_EXPORTABLE,
     Buyer,
     changed_after_export,
     order_create_input,
     order_create_options,
+    retailer_reference,
     selection_reason,
     validate_orders,
     variant_index,
@@ -104,12 +107,11 @@ def lnb_orders_for_export(context: dg.AssetExecutionContext, config: OrderSelect
             selected.append(order)
         else:
             skipped.append((order["reference"], reason))
-    references = [(o.get("retailer_reference") or "").strip() for o in selected]
-    buyers = find_buyers(client, [r for r in references if r], settings)
+    buyers = find_buyers(client, [ref for order in selected if (ref := retailer_reference(order))], settings)
     shop_currency = client.execute(SHOP_QUERY)["shop"]["currencyCode"]
     validation, lines = validate_orders(selected, buyers, variant_index(shopify_inventory_levels), shop_currency,
                                         settings)
-    blocked = validation.filter(pl.col("status") == "blocked")
+    blocked = validation.filter(pl.col("status") == ORDER_BLOCKED)
     context.log.info("%d orders selected, %d exportable, %d blocked, %d skipped", len(selected),
                      len(validation) - len(blocked), len(blocked), len(skipped))
     batch = OrderBatch({o["reference"]: o for o in selected}, validation, lines, _skipped_frame(skipped), buyers)
@@ -147,17 +149,17 @@ def shopify_orders_from_lnb(context: dg.AssetExecutionContext, lenewblack: LeNew
     batch = lnb_orders_for_export
     client = shopify.get_client(context.log)
     exporter = OrderExporter(client, lenewblack.get_client(context.log), settings, context.log)
-    exportable = batch.validation.filter(pl.col("status") == "exportable")["reference"].to_list()
+    exportable = batch.validation.filter(pl.col("status") == ORDER_EXPORTABLE)["reference"].to_list()
+    lines_by_order = batch.lines.sort("line").partition_by("reference", as_dict=True)
     existing = find_shopify_orders(client, exportable)
     options = order_create_options(settings)
     outcomes: list[ExportOutcome] = []
     started = last_log = time.monotonic()
     for reference in exportable:
         order = batch.orders[reference]
-        order_lines = batch.lines.filter(pl.col("reference") == reference).sort("line")
-        line_variants = [(row["variant_id"], row["quantity"], str(row["unit_price"]))
-                         for row in order_lines.iter_rows(named=True)]
-        buyer = batch.buyers[(order.get("retailer_reference") or "").strip()]
+        line_variants = [(row["variant_id"], row["quantity"], row["unit_price"])
+                         for row in lines_by_order[(reference,)].iter_rows(named=True)]
+        buyer = batch.buyers[retailer_reference(order) or ""]
         assert buyer is not None, "validation lets no order through without a buyer"
         outcomes.append(exporter.export(reference, existing[reference],
                                         order_create_input(order, buyer, line_variants, settings), options))
@@ -209,7 +211,7 @@ def _order_task_log(batch: OrderBatch, outcomes: pl.DataFrame) -> pl.DataFrame:
               "shopify_order_id": pl.Utf8, "detail": pl.Utf8}
     exported = outcomes.select("reference", pl.lit(None, pl.Int64).alias("line"), "outcome", "shopify_order",
                                "shopify_order_id", "detail")
-    blocked = batch.validation.filter(pl.col("status") == "blocked").select(
+    blocked = batch.validation.filter(pl.col("status") == ORDER_BLOCKED).select(
         "reference", pl.lit(None, pl.Int64).alias("line"), pl.lit("blocked").alias("outcome"),
         pl.lit(None, pl.Utf8).alias("shopify_order"), pl.lit(None, pl.Utf8).alias("shopify_order_id"),
         pl.col("reasons").list.join("; ").alias("detail"))
