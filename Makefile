@@ -23,7 +23,7 @@ install: $(INSTALLED)
 
 run: $(INSTALLED)
 	@mkdir -p "$(DAGSTER_HOME)"
-	@test -f "$(DAGSTER_HOME)/dagster.yaml" || printf "telemetry:\n  enabled: false\n" > "$(DAGSTER_HOME)/dagster.yaml"
+	@cp lnb_pipeline/deploy/dagster.local.yaml "$(DAGSTER_HOME)/dagster.yaml"
 	@set -e; \
 	$(BIN)/lnb-sandbox --shopify-port $(SHOPIFY_PORT) --lnb-port $(LNB_PORT) --scenario $(SCENARIO) & \
 	sandbox=$$!; trap 'kill $$sandbox 2>/dev/null' EXIT INT TERM; \

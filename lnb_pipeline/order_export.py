@@ -5,8 +5,8 @@ Shopify's ``orderCreate`` has no idempotency key, so the LNB reference goes into
 
 - the process dies after the create, before the LNB update: the next run finds the Shopify order
   and only finishes the LNB status change;
-- Shopify applies a create but the answer is lost: the exporter looks the reference up (a few
-  times, since Shopify's search index can lag) before it tries again, and finds the order.
+- Shopify applies a create but the answer is lost: the exporter looks the reference up (after a
+  pause, since Shopify's search index can lag) before it tries again, and finds the order.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from lnb_pipeline.rules.orders import Buyer, OrderSettings
 
 REFERENCES_PER_LOOKUP = 50
 CREATE_ATTEMPTS = 3
-LOOKUP_DELAYS_SECONDS = (0.0, 2.0, 5.0)
-"""Waits before each look-up after an unanswered create: the order may take seconds to be searchable."""
+"""Rounds of look-up-then-create for creates whose answer was lost."""
+SETTLE_SECONDS = 5.0
+"""Wait before looking up unanswered creates: a new order can take seconds to become searchable."""
 
 CREATED = "created in Shopify"
 ALREADY_IN_SHOPIFY = "already in Shopify, LNB status finished"
@@ -91,22 +92,68 @@ def find_buyers(shopify: ShopifyClient, references: Iterable[str], settings: Ord
     return buyers
 
 
+@dataclass(frozen=True)
+class PendingOrder:
+    """One order to export: its reference, the Shopify orders already carrying it, and its input."""
+
+    reference: str
+    existing: list[dict[str, Any]]
+    order_input: dict[str, Any]
+
+
 class OrderExporter:
-    """Exports validated orders one by one; every outcome is returned, none raised."""
+    """Exports orders one by one and returns every outcome; failures are outcomes, not exceptions.
+
+    A create whose answer never came is not retried on the spot: the order is set aside and, once
+    the others are done and ``settle_seconds`` have passed (Shopify's search index can lag), looked up
+    again in one query. Only the ones really missing are created again.
+    """
 
     def __init__(self, shopify: ShopifyClient, lnb: LnbClient, settings: OrderSettings, log: logging.Logger,
-                 sleep: Callable[[float], None] = time.sleep,
-                 lookup_delays: tuple[float, ...] = LOOKUP_DELAYS_SECONDS) -> None:
+                 options: dict[str, Any], *, settle_seconds: float = SETTLE_SECONDS,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self._shopify = shopify
         self._lnb = lnb
         self._settings = settings
         self._log = log
+        self._options = options
+        self._settle_seconds = settle_seconds
         self._sleep = sleep
-        self._lookup_delays = lookup_delays
 
-    def export(self, reference: str, existing: list[dict[str, Any]], order_input: dict[str, Any],
-               options: dict[str, Any]) -> ExportOutcome:
-        """Create the order unless ``existing`` (looked up just before) already holds it, then mark it in LNB."""
+    def export_all(self, orders: Iterable[PendingOrder], progress: Callable[[int], None] | None = None) -> list[ExportOutcome]:
+        outcomes: list[ExportOutcome] = []
+        unanswered: dict[str, PendingOrder] = {}
+        for pending in orders:
+            outcome = self._export(pending)
+            if outcome is None:
+                unanswered[pending.reference] = pending
+            else:
+                outcomes.append(outcome)
+            if progress:
+                progress(len(outcomes) + len(unanswered))
+        for round_number in range(1, CREATE_ATTEMPTS + 1):
+            if not unanswered:
+                break
+            self._log.warning("%d order creates got no answer; looking them up (round %d of %d)",
+                              len(unanswered), round_number, CREATE_ATTEMPTS)
+            self._sleep(self._settle_seconds)
+            found = find_shopify_orders(self._shopify, list(unanswered))
+            retry = [PendingOrder(p.reference, found[p.reference], p.order_input) for p in unanswered.values()]
+            unanswered = {}
+            for pending in retry:
+                outcome = self._export(pending)
+                if outcome is None:
+                    unanswered[pending.reference] = pending
+                else:
+                    outcomes.append(outcome)
+        outcomes.extend(ExportOutcome(reference, FAILED, detail=f"no answer to {CREATE_ATTEMPTS + 1} creates and not "
+                                      "found in Shopify; the next run looks it up again before creating")
+                        for reference in unanswered)
+        return outcomes
+
+    def _export(self, pending: PendingOrder) -> ExportOutcome | None:
+        """The outcome, or None when the create went unanswered and must be looked up later."""
+        reference, existing = pending.reference, pending.existing
         if len(existing) > 1:
             names = ", ".join(o["name"] for o in existing)
             return ExportOutcome(reference, DUPLICATE_IN_SHOPIFY, detail=f"{len(existing)} Shopify orders ({names}) "
@@ -116,51 +163,23 @@ class OrderExporter:
         if shopify_order is None:
             outcome_name = CREATED
             try:
-                shopify_order = self._create(reference, order_input, options)
-            except _Rejected as rejected:
-                return ExportOutcome(reference, REJECTED_BY_SHOPIFY, detail=str(rejected))
+                payload = self._shopify.execute(ORDER_CREATE_MUTATION,
+                                                {"order": pending.order_input, "options": self._options},
+                                                idempotent=False)["orderCreate"]
+            except ShopifyServerError as error:
+                self._log.warning("Order %s: create got no answer (%s); it is looked up before any retry",
+                                  reference, error)
+                return None
             except ShopifyGraphQLError as error:
                 return ExportOutcome(reference, REJECTED_BY_SHOPIFY, detail=f"Shopify refused the input: {error}")
-            except ShopifyServerError as error:
-                return ExportOutcome(reference, FAILED, detail=f"Shopify did not confirm the create: {error}")
+            if payload["userErrors"]:
+                return ExportOutcome(reference, REJECTED_BY_SHOPIFY, detail="; ".join(
+                    f"{'.'.join(e.get('field') or [])}: {e['message']} ({e.get('code')})" for e in payload["userErrors"]))
+            shopify_order = payload["order"]
         try:
             self._lnb.set_order_status(reference, self._settings.exported_status)
         except LnbError as error:
             return ExportOutcome(reference, FAILED, shopify_order["id"], shopify_order["name"],
-                                 f"created in Shopify but the LNB status change failed ({error}); "
+                                 f"in Shopify but the LNB status change failed ({error}); "
                                  "the next run finishes it without creating again")
         return ExportOutcome(reference, outcome_name, shopify_order["id"], shopify_order["name"])
-
-    def _create(self, reference: str, order_input: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
-        last_error: ShopifyServerError | None = None
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
-            try:
-                payload = self._shopify.execute(ORDER_CREATE_MUTATION, {"order": order_input, "options": options},
-                                                idempotent=False)["orderCreate"]
-            except ShopifyServerError as error:
-                last_error = error
-                self._log.warning("Order %s: create attempt %d got no answer (%s); looking it up before retrying",
-                                  reference, attempt, error)
-                found = self._look_up_after_lost_answer(reference)
-                if found is not None:
-                    return found
-                continue
-            if payload["userErrors"]:
-                raise _Rejected("; ".join(f"{'.'.join(e.get('field') or [])}: {e['message']} ({e.get('code')})"
-                                          for e in payload["userErrors"]))
-            return payload["order"]
-        assert last_error is not None
-        raise last_error
-
-    def _look_up_after_lost_answer(self, reference: str) -> dict[str, Any] | None:
-        for delay in self._lookup_delays:
-            self._sleep(delay)
-            orders = find_shopify_orders(self._shopify, [reference])[reference]
-            if orders:
-                self._log.info("Order %s: the unanswered create was applied (%s)", reference, orders[0]["name"])
-                return orders[0]
-        return None
-
-
-class _Rejected(Exception):
-    """Shopify answered userErrors: nothing was created."""

@@ -1,5 +1,6 @@
 """Order flow: the LNB orders selected for export, created in Shopify exactly once, then marked in LNB."""
 
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,8 +19,8 @@ from lnb_pipeline.defs.task_logs import write_task_log
 from lnb_pipeline.order_export import (
     DUPLICATE_IN_SHOPIFY,
     FAILED,
-    ExportOutcome,
     OrderExporter,
+    PendingOrder,
     find_buyers,
     find_shopify_orders,
 )
@@ -148,24 +149,24 @@ def shopify_orders_from_lnb(context: dg.AssetExecutionContext, lenewblack: LeNew
     settings = order_flow_settings.order_settings()
     batch = lnb_orders_for_export
     client = shopify.get_client(context.log)
-    exporter = OrderExporter(client, lenewblack.get_client(context.log), settings, context.log)
     exportable = batch.validation.filter(pl.col("status") == ORDER_EXPORTABLE)["reference"].to_list()
     lines_by_order = batch.lines.sort("line").partition_by("reference", as_dict=True)
     existing = find_shopify_orders(client, exportable)
-    options = order_create_options(settings)
-    outcomes: list[ExportOutcome] = []
-    started = last_log = time.monotonic()
-    for reference in exportable:
-        order = batch.orders[reference]
-        line_variants = [(row["variant_id"], row["quantity"], row["unit_price"])
-                         for row in lines_by_order[(reference,)].iter_rows(named=True)]
-        buyer = batch.buyers[retailer_reference(order) or ""]
-        assert buyer is not None, "validation lets no order through without a buyer"
-        outcomes.append(exporter.export(reference, existing[reference],
-                                        order_create_input(order, buyer, line_variants, settings), options))
-        if time.monotonic() - last_log >= PROGRESS_EVERY_SECONDS:
-            last_log = time.monotonic()
-            context.log.info("Exported %d/%d orders in %.0f s", len(outcomes), len(exportable), last_log - started)
+    exporter = OrderExporter(client, lenewblack.get_client(context.log), settings, context.log,
+                             order_create_options(settings), settle_seconds=order_flow_settings.lookup_wait_seconds)
+
+    def pending_orders() -> Iterator[PendingOrder]:
+        for reference in exportable:
+            order = batch.orders[reference]
+            buyer = batch.buyers[retailer_reference(order) or ""]
+            assert buyer is not None, "validation lets no order through without a buyer"
+            line_variants = [(row["variant_id"], row["quantity"], row["unit_price"])
+                             for row in lines_by_order[(reference,)].iter_rows(named=True)]
+            yield PendingOrder(reference, existing[reference], order_create_input(order, buyer, line_variants, settings))
+
+    started = time.monotonic()
+    progress = _ProgressLog(context.log, len(exportable), started)
+    outcomes = exporter.export_all(pending_orders(), progress.update)
     outcome_frame = pl.DataFrame(
         [(o.reference, o.outcome, o.shopify_order_name, o.shopify_order_id, o.detail) for o in outcomes],
         schema={"reference": pl.Utf8, "outcome": pl.Utf8, "shopify_order": pl.Utf8, "shopify_order_id": pl.Utf8,
@@ -203,6 +204,19 @@ def shopify_orders_from_lnb(context: dg.AssetExecutionContext, lenewblack: LeNew
                                               failures.select("reference", "detail"), SAMPLE_ROWS))}),
         ],
     )
+
+
+class _ProgressLog:
+    """Logs export progress at most every ten seconds."""
+
+    def __init__(self, log: logging.Logger, total: int, started: float) -> None:
+        self._log, self._total, self._started, self._last = log, total, started, started
+
+    def update(self, done: int) -> None:
+        now = time.monotonic()
+        if now - self._last >= PROGRESS_EVERY_SECONDS:
+            self._last = now
+            self._log.info("Exported %d/%d orders in %.0f s", done, self._total, now - self._started)
 
 
 def _order_task_log(batch: OrderBatch, outcomes: pl.DataFrame) -> pl.DataFrame:

@@ -23,6 +23,7 @@ class OrderFlowSettings(dg.ConfigurableResource):
     inventory_behaviour: str = Field(default="DECREMENT_IGNORING_POLICY",
                                      description="SHOPIFY_ORDER_INVENTORY_BEHAVIOUR: BYPASS, DECREMENT_IGNORING_POLICY or DECREMENT_OBEYING_POLICY.")
     tags: str = Field(default="lenewblack,wholesale", description="SHOPIFY_ORDER_TAGS: tags put on created orders, comma-separated.")
+    lookup_wait_seconds: int = Field(default=5, description="SHOPIFY_ORDER_LOOKUP_WAIT_SECONDS: wait before looking up creates whose answer was lost (Shopify's search index lags).")
     change_lookback_days: int = Field(default=30, description="LNB_ORDER_CHANGE_LOOKBACK_DAYS: how far back exported orders are checked for later edits.")
     task_log_dir: str = Field(default_factory=default_task_log_dir, description="LNB_TASK_LOG_DIR: where task log files go.")
 
@@ -44,6 +45,8 @@ class OrderFlowSettings(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self.order_settings()
+        if self.lookup_wait_seconds < 0:
+            raise ValueError("SHOPIFY_ORDER_LOOKUP_WAIT_SECONDS must not be negative")
         if self.change_lookback_days < 1:
             raise ValueError("LNB_ORDER_CHANGE_LOOKBACK_DAYS must be at least 1")
 
@@ -61,6 +64,7 @@ _FIELDS = {
     "financial_status": ("SHOPIFY_ORDER_FINANCIAL_STATUS", str),
     "inventory_behaviour": ("SHOPIFY_ORDER_INVENTORY_BEHAVIOUR", str),
     "tags": ("SHOPIFY_ORDER_TAGS", str),
+    "lookup_wait_seconds": ("SHOPIFY_ORDER_LOOKUP_WAIT_SECONDS", int),
     "change_lookback_days": ("LNB_ORDER_CHANGE_LOOKBACK_DAYS", int),
     "task_log_dir": ("LNB_TASK_LOG_DIR", str),
 }
