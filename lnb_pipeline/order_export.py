@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lnb_pipeline.clients.lenewblack import LnbClient, LnbError
@@ -38,6 +38,7 @@ ALREADY_IN_SHOPIFY = "already in Shopify, LNB status finished"
 DUPLICATE_IN_SHOPIFY = "more than one Shopify order"
 REJECTED_BY_SHOPIFY = "rejected by Shopify"
 FAILED = "failed"
+ANSWER_LOST = "Shopify's answer to the create was lost; found by its reference"
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ def find_shopify_orders(shopify: ShopifyClient, references: Iterable[str]) -> di
     for start in range(0, len(wanted), REFERENCES_PER_LOOKUP):
         chunk = wanted[start:start + REFERENCES_PER_LOOKUP]
         query = " OR ".join(f"source_identifier:{_search_value(reference)}" for reference in chunk)
-        for order in shopify.paginate(ORDERS_BY_SOURCE_QUERY, {"query": query}, ("orders",), label="orders by source"):
+        for order in shopify.paginate(ORDERS_BY_SOURCE_QUERY, {"query": query}, ("orders",), label="orders by source",
+                                      max_page_size=2 * REFERENCES_PER_LOOKUP):
             if order.get("sourceIdentifier") in found:
                 found[order["sourceIdentifier"]].append(order)
     return found
@@ -144,6 +146,9 @@ class OrderExporter:
                 outcome = self._export(pending)
                 if outcome is None:
                     unanswered[pending.reference] = pending
+                elif outcome.outcome == ALREADY_IN_SHOPIFY:
+                    # Not in Shopify before this run's unanswered create: that create made it.
+                    outcomes.append(replace(outcome, outcome=CREATED, detail=ANSWER_LOST))
                 else:
                     outcomes.append(outcome)
         outcomes.extend(ExportOutcome(reference, FAILED, detail=f"no answer to {CREATE_ATTEMPTS + 1} creates and not "

@@ -382,3 +382,15 @@ def test_paginated_read_logs_progress_and_completion(shop: Sandbox, caplog: pyte
         (str(page), str(min(page * STOCK_PAGE_SIZE, VARIANTS))) for page in range(1, STOCK_PAGES + 1)]
     assert re.fullmatch(rf"Shopify productVariants: done, {STOCK_PAGES} pages, {VARIANTS} nodes in \d+\.\d s",
                         messages[-1])
+
+
+def test_a_new_client_of_the_same_shop_starts_from_what_the_first_learnt(shop: Sandbox) -> None:
+    """Each Dagster step makes its own client; the second must not spend blind and be throttled."""
+    control(shop, "config", {"bucket_size": 1000, "restore_rate": 500})
+    variables = {**STOCK, "first": STOCK_PAGE_SIZE, "after": None}
+    make_client(shop).execute(VARIANT_STOCK_PAGE_QUERY, variables)
+    second = make_client(shop)
+    second.execute(VARIANT_STOCK_PAGE_QUERY, variables)
+    assert sandbox_stats(shop).get("throttled", 0) == 0
+    assert second.stats.throttled == 0
+    assert second.stats.waited_seconds > 0

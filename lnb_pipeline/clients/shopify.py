@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -166,7 +166,7 @@ class ShopifyClient:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._throttle: ThrottleStatus | None = None
+        self._bucket = _bucket_view(shop_url.rstrip("/"), clock)
         self._known_costs: dict[str, int] = {}
         self.stats = CallStats()
 
@@ -262,20 +262,30 @@ class ShopifyClient:
         with self._lock:
             if cost.get("actualQueryCost") is not None:
                 self.stats.points_spent += int(cost["actualQueryCost"])
-            if status:
-                self._throttle = ThrottleStatus(float(status["maximumAvailable"]), float(status["currentlyAvailable"]),
-                                                float(status["restoreRate"]), self._clock())
+        if status:
+            with self._bucket.lock:
+                self._bucket.status = ThrottleStatus(float(status["maximumAvailable"]),
+                                                     float(status["currentlyAvailable"]),
+                                                     float(status["restoreRate"]), self._clock())
 
     def _wait_for_bucket(self, cost: int) -> None:
-        """Sleep until the bucket, as last reported and refilled since, covers ``cost``."""
-        with self._lock:
-            throttle = self._throttle
-        if throttle is None or cost <= 0:
-            return
-        cost = min(cost, int(throttle.maximum))
-        missing = cost - throttle.predicted(self._clock())
+        """Sleep until the bucket, as last reported and refilled since, covers ``cost``, then book it.
+
+        Booking the cost before sending keeps the prediction right when an answer never comes
+        (Shopify charged it anyway) and for other clients of the same shop in this process.
+        """
+        with self._bucket.lock:
+            throttle = self._bucket.status
+            if throttle is None or cost <= 0:
+                return
+            cost = min(cost, int(throttle.maximum))
+            missing = cost - throttle.predicted(self._clock())
         if missing > 0:
             self._pause(missing / throttle.restore_rate, None)
+        with self._bucket.lock:
+            now = self._clock()
+            throttle.available = throttle.predicted(now) - cost
+            throttle.observed_at = now
 
     def _pause(self, seconds: float, reason: str | None) -> None:
         if reason:
@@ -285,14 +295,15 @@ class ShopifyClient:
         self._sleep(seconds)
 
     def paginate(self, document: str, variables: dict[str, Any], connection_path: tuple[str, ...],
-                 label: str | None = None) -> Iterator[dict[str, Any]]:
+                 label: str | None = None, max_page_size: int = MAX_PAGE_SIZE) -> Iterator[dict[str, Any]]:
         """Every node of the connection at ``connection_path``, page after page.
 
-        The page size (``$first``) is the largest whose cost fits the 1000-point ceiling; if Shopify
-        still prices a page above it, the page shrinks and is asked again (refusals are free).
+        The page size (``$first``) is the largest whose cost fits the 1000-point ceiling, or
+        ``max_page_size`` when the caller expects few nodes (a page reserves its full cost up front);
+        if Shopify still prices a page above the ceiling, it shrinks and is asked again (refusals are free).
         """
         label = label or ".".join(connection_path)
-        page_size = page_size_for(document, variables)
+        page_size = min(max_page_size, page_size_for(document, variables))
         after: str | None = None
         pages = nodes = 0
         started = last_log = self._clock()
@@ -437,9 +448,31 @@ class _HttpThrottled(Exception):
 
 
 def _cost_key(document: str, variables: dict[str, Any]) -> str:
-    """Pages of one read cost the same: the cursor does not enter the key."""
+    """Pages of one read cost the same (the cursor does not enter the key); a mutation's cost never
+    depends on its input."""
+    if _is_mutation(document):
+        return f"{document}|{{}}"
     shape = {k: v for k, v in variables.items() if k != "after"}
     return f"{document}|{json.dumps(shape, sort_keys=True, default=str)}"
+
+
+@dataclass
+class _BucketView:
+    """What this process knows of one shop's cost bucket, shared by every client of that shop."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    status: ThrottleStatus | None = None
+
+
+_BUCKET_VIEWS: dict[tuple[str, Callable[[], float]], _BucketView] = {}
+_BUCKET_VIEWS_LOCK = threading.Lock()
+
+
+def _bucket_view(shop_url: str, clock: Callable[[], float]) -> _BucketView:
+    """One view per shop (and clock, since a view's times are that clock's): each Dagster step
+    makes its own client, and none should start blind."""
+    with _BUCKET_VIEWS_LOCK:
+        return _BUCKET_VIEWS.setdefault((shop_url, clock), _BucketView())
 
 
 @lru_cache(maxsize=256)

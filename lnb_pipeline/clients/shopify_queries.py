@@ -95,8 +95,8 @@ mutation BulkCancel($id: ID!) {
 """
 
 ORDERS_BY_SOURCE_QUERY = """
-query OrdersBySource($query: String!, $first: Int!) {
-  orders(first: $first, query: $query) {
+query OrdersBySource($query: String!, $first: Int!, $after: String) {
+  orders(first: $first, after: $after, query: $query) {
     nodes { id name sourceIdentifier sourceName tags createdAt cancelledAt }
     pageInfo { hasNextPage endCursor }
   }
