@@ -19,6 +19,7 @@ from lnb_pipeline.defs.task_logs import write_task_log
 from lnb_pipeline.order_export import (
     DUPLICATE_IN_SHOPIFY,
     FAILED,
+    REJECTED_BY_SHOPIFY,
     OrderExporter,
     PendingOrder,
     find_buyers,
@@ -43,6 +44,7 @@ API_RETRY = dg.RetryPolicy(max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTI
 EXPORT_POOL = "lnb_orders_export"
 UNIQUE_CHECK = "every_exported_order_unique_in_shopify"
 FAILURES_CHECK = "no_export_failures"
+REJECTED_CHECK = "no_order_rejected_by_shopify"
 CHANGED_CHECK = "no_order_changed_after_export"
 SAMPLE_ROWS = 20
 PROGRESS_EVERY_SECONDS = 10.0
@@ -135,6 +137,8 @@ def lnb_orders_for_export(context: dg.AssetExecutionContext, config: OrderSelect
                           description="Every exported LNB reference maps to exactly one Shopify order (checked in Shopify)."),
         dg.AssetCheckSpec(FAILURES_CHECK, asset="shopify_orders_from_lnb",
                           description="No order export failed for a transient reason (they are retried on the next run)."),
+        dg.AssetCheckSpec(REJECTED_CHECK, asset="shopify_orders_from_lnb",
+                          description="Shopify accepted every order sent (a refused one keeps its LNB status)."),
     ],
 )
 def shopify_orders_from_lnb(context: dg.AssetExecutionContext, lenewblack: LeNewBlackResource,
@@ -179,6 +183,7 @@ def shopify_orders_from_lnb(context: dg.AssetExecutionContext, lenewblack: LeNew
         [(ref, len(found), ", ".join(o["name"] for o in found)) for ref, found in in_shopify.items() if len(found) != 1],
         schema={"reference": pl.Utf8, "shopify_orders": pl.Int64, "names": pl.Utf8}, orient="row")
     failures = outcome_frame.filter(pl.col("outcome") == FAILED)
+    rejected = outcome_frame.filter(pl.col("outcome") == REJECTED_BY_SHOPIFY)
     counts = dict(outcome_frame.group_by("outcome").len().iter_rows())
     context.log.info("Order export done: %s", ", ".join(f"{n} {name}" for name, n in sorted(counts.items())) or "nothing to do")
     return dg.MaterializeResult(
@@ -202,6 +207,11 @@ def shopify_orders_from_lnb(context: dg.AssetExecutionContext, lenewblack: LeNew
                                 metadata={"failed": len(failures),
                                           "offending": dg.MetadataValue.md(markdown_table(
                                               failures.select("reference", "detail"), SAMPLE_ROWS))}),
+            dg.AssetCheckResult(check_name=REJECTED_CHECK, passed=rejected.is_empty(),
+                                severity=dg.AssetCheckSeverity.WARN,
+                                metadata={"rejected": len(rejected),
+                                          "orders": dg.MetadataValue.md(markdown_table(
+                                              rejected.select("reference", "detail"), SAMPLE_ROWS))}),
         ],
     )
 

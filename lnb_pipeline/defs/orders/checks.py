@@ -8,6 +8,7 @@ import polars as pl
 
 from lnb_pipeline.defs.orders.assets import SAMPLE_ROWS, OrderBatch, lnb_orders_for_export
 from lnb_pipeline.rules.orders import (
+    ORDER_BLOCKED,
     REASON_INVALID_EAN13,
     REASON_NO_CODE,
     REASON_NO_COMPANY,
@@ -61,5 +62,20 @@ def retailer_references_valid(lnb_orders_for_export: OrderBatch) -> dg.AssetChec
         metadata={"blocked_orders": len(offending),
                   "sample": dg.MetadataValue.md(markdown_table(
                       offending.select("reference", "retailer_reference", pl.col("reasons").list.join("; ")),
+                      SAMPLE_ROWS))},
+    )
+
+
+@dg.asset_check(asset=lnb_orders_for_export,
+                description="No selected order is blocked; each blocked one is listed with every reason.")
+def no_order_blocked(lnb_orders_for_export: OrderBatch) -> dg.AssetCheckResult:
+    blocked = lnb_orders_for_export.validation.filter(pl.col("status") == ORDER_BLOCKED)
+    return dg.AssetCheckResult(
+        passed=blocked.is_empty(),
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{len(blocked)} orders blocked: they keep their LNB status until fixed." if len(blocked) else None,
+        metadata={"blocked_orders": len(blocked),
+                  "orders": dg.MetadataValue.md(markdown_table(
+                      blocked.select("reference", "retailer_reference", pl.col("reasons").list.join("; ")),
                       SAMPLE_ROWS))},
     )

@@ -1,0 +1,942 @@
+"""The order flow end to end: real Dagster runs against the sandbox over HTTP.
+
+Each test loads a scenario (the demo, or a handful of orders small enough to work out by hand), runs
+the flow (``dg.materialize`` with explicit resources, the ``orders_export`` job, the sensor, or the
+daemon) and asserts the only results that matter, read back as any API client would: the orders
+Shopify holds (``orders(query: "source_identifier:…")``) and each order's status in LNB
+(``GET /orders/{reference}``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import dagster as dg
+import polars as pl
+import pytest
+import requests
+from conftest import reset_sandbox
+
+from lnb_pipeline.definitions import defs
+from lnb_pipeline.defs.inventory.assets import shopify_inventory_levels, shopify_locations
+from lnb_pipeline.defs.inventory.schedules import FLOW_TAG
+from lnb_pipeline.defs.inventory.settings import InventorySettings
+from lnb_pipeline.defs.lenewblack.resources import LeNewBlackResource
+from lnb_pipeline.defs.orders import schedules
+from lnb_pipeline.defs.orders.assets import (
+    lnb_orders_changed_after_export,
+    lnb_orders_for_export,
+    shopify_orders_from_lnb,
+)
+from lnb_pipeline.defs.orders.checks import (
+    no_order_blocked,
+    order_lines_have_codes,
+    order_lines_match_shopify_variants,
+    retailer_references_valid,
+)
+from lnb_pipeline.defs.orders.schedules import lnb_orders_sensor
+from lnb_pipeline.defs.orders.settings import OrderFlowSettings
+from lnb_pipeline.defs.shopify.resources import ShopifyResource
+from lnb_pipeline.rules.orders import order_content_hash
+from lnb_pipeline.sandbox import Sandbox
+from lnb_pipeline.sandbox.generators import DEMO_CASES, demo_scenario, lnb_ean13
+
+REPO = Path(__file__).resolve().parents[1]
+ORDER_ASSETS = [shopify_locations, shopify_inventory_levels, lnb_orders_for_export, shopify_orders_from_lnb,
+                lnb_orders_changed_after_export]
+"""The order assets plus the stock flow's Shopify read they take their variant index from."""
+ORDER_CHECKS = [order_lines_have_codes, order_lines_match_shopify_variants, retailer_references_valid, no_order_blocked]
+LOG_COLUMNS = ("reference", "line", "outcome", "shopify_order", "shopify_order_id", "detail")
+METAFIELD = "lenewblack.retailer_reference"
+
+CREATED = "created in Shopify"
+ALREADY = "already in Shopify, LNB status finished"
+REJECTED = "rejected by Shopify"
+FAILED = "failed"
+DUPLICATE = "more than one Shopify order"
+CHANGED = "changed after export: apply the change in Shopify"
+
+EAN_1, EAN_2, EAN_SHARED, EAN_UNKNOWN = "3760000000017", "3760000000024", "3760000000031", "3760000000048"
+SHARED_VARIANTS = "gid://shopify/ProductVariant/13, gid://shopify/ProductVariant/14"
+ZURICH_LOCATION = "gid://shopify/CompanyLocation/7"
+ADDRESS = {"reference": "ADR-1", "company": "Boutique Lumière", "country": "FR", "contact_name": "Claire Martin",
+           "contact_email": "claire@boutique-lumiere.example", "tel": "+33 142000001",
+           "address_1": "12 rue de Bretagne", "address_2": None, "zipcode": "75003", "city": "Paris",
+           "vat_number": None}
+
+ORDERS_QUERY = """
+query Orders($query: String!) {
+  orders(first: 10, query: $query) {
+    nodes {
+      id name sourceIdentifier sourceName poNumber note tags email currencyCode displayFinancialStatus
+      customer { id }
+      purchasingEntity {
+        __typename
+        ... on Customer { id }
+        ... on PurchasingCompany { company { id } location { id } }
+      }
+      shippingAddress { address1 address2 city company countryCodeV2 firstName lastName phone zip }
+      billingAddress { address1 address2 city company countryCodeV2 firstName lastName phone zip }
+      lineItems(first: 10) {
+        nodes { quantity variant { id } originalUnitPriceSet { shopMoney { amount currencyCode } } }
+      }
+    }
+  }
+}
+"""
+ALL_ORDERS_QUERY = "{ orders(first: 250) { nodes { name sourceIdentifier } } }"
+STOCK_QUERY = """
+query Stock($id: ID!) {
+  inventoryItem(id: $id) {
+    inventoryLevel(locationId: "gid://shopify/Location/1") {
+      quantities(names: ["available", "committed"]) { name quantity }
+    }
+  }
+}
+"""
+
+
+# --- scenarios ----------------------------------------------------------------------------------
+
+def _item(ean13: str | None, sku: str | None, quantity: Any) -> dict[str, Any]:
+    """An LNB order line with the fields the flow reads, at 26.82 a piece."""
+    return {"reference": "TS", "name": "Test Shirt", "quantity": quantity, "unit_price": 26.82,
+            "ean13": ean13, "sku": sku}
+
+
+CLEAN_LINE = _item(EAN_1, "TS-BLU-M", 2)
+
+
+def _lnb_order(reference: str, **fields: Any) -> dict[str, Any]:
+    """A confirmed LNB order of Claire's (R001) for two blue M shirts, ``fields`` overriding.
+    LNB lists orders of one creation time by reference."""
+    created = "2026-01-02T09:00:00Z"
+    return {
+        "reference": reference, "create_time": created, "update_time": created, "confirmation_time": created,
+        "status": "confirmed", "purchase_order_reference": f"PO-{reference}",
+        "retailer_reference": "R001", "buyer_email": "claire@boutique-lumiere.example", "currency": "EUR",
+        "comment": "Livraison le matin uniquement.", "billing_address": ADDRESS, "delivery_address": ADDRESS,
+        "items": [CLEAN_LINE], **fields,
+    }
+
+
+def _variant(variant_id: int, barcode: str, sku: str) -> dict[str, Any]:
+    return {"id": variant_id, "title": sku, "sku": sku, "barcode": barcode, "price": "59.00",
+            "stock": {"1": {"available": 20}}}
+
+
+def _load(sandbox: Sandbox, lnb_orders: list[dict[str, Any]], *, shopify_orders: Sequence[dict[str, Any]] = (),
+          currencies: Sequence[str] = ()) -> None:
+    """One shirt in four variants (13 and 14 share a barcode); Claire, customer of R001; the Zürich
+    Atelier, a B2B company R002 (location 7) with no customer metafield; LNB holding ``lnb_orders``."""
+    reset_sandbox(sandbox, {
+        "shop": {"name": "Order Test", "domain": "order-test.myshopify.com", "currency": "EUR",
+                 "currencies": list(currencies)},
+        "locations": [{"id": 1, "name": "Paris Warehouse", "active": True}],
+        "products": [{"id": 1, "title": "Test Shirt", "status": "ACTIVE", "variants": [
+            _variant(11, EAN_1, "TS-BLU-M"), _variant(12, EAN_2, "TS-BLU-L"),
+            _variant(13, EAN_SHARED, "TS-WHT-M"), _variant(14, EAN_SHARED, "TS-WHT-L"),
+        ]}],
+        "customers": [
+            {"id": 1, "email": "claire@boutique-lumiere.example", "first_name": "Claire", "last_name": "Martin",
+             "metafields": {METAFIELD: "R001"}},
+            {"id": 2, "email": "noah@zurich-atelier.example", "first_name": "Noah", "last_name": "Keller",
+             "metafields": {}},
+        ],
+        "companies": [{"id": 1, "name": "Zürich Atelier", "external_id": "R002",
+                       "locations": [{"id": 7, "name": "Zürich Atelier – Zurich"}],
+                       "contacts": [{"id": 3, "customer_id": 2}]}],
+        "orders": list(shopify_orders),
+        "lnb": {"orders": lnb_orders},
+    })
+
+
+# --- running the flow ---------------------------------------------------------------------------
+
+def _lenewblack(sandbox: Sandbox, retries: int = 3) -> LeNewBlackResource:
+    return LeNewBlackResource(base_url=sandbox.lnb_base_url, client_id="sandbox-client",
+                              client_secret="sandbox-secret", max_retries=retries)
+
+
+def _resources(sandbox: Sandbox, tmp_path: Path, *, lnb_retries: int = 3, **settings: Any) -> dict[str, Any]:
+    """Every resource the order run needs, built explicitly; ``settings`` go to ``OrderFlowSettings``."""
+    return {
+        "shopify": ShopifyResource(shop_url=sandbox.shopify_url, access_token="sandbox-token"),
+        "lenewblack": _lenewblack(sandbox, lnb_retries),
+        "inventory_settings": InventorySettings(task_log_dir=str(tmp_path)),
+        "order_flow_settings": OrderFlowSettings(task_log_dir=str(tmp_path), lookup_wait_seconds=0, **settings),
+    }
+
+
+def _selection(references: list[str]) -> dict[str, Any]:
+    return {"ops": {"lnb_orders_for_export": {"config": {"references": references}}}}
+
+
+def _export(sandbox: Sandbox, tmp_path: Path, references: list[str] | None = None, *, lnb_retries: int = 3,
+            **settings: Any) -> dg.ExecuteInProcessResult:
+    """One export run (with the Shopify variant read it depends on), orders from LNB's status or ``references``."""
+    with dg.DagsterInstance.ephemeral() as instance:
+        return dg.materialize(
+            [*ORDER_ASSETS, *ORDER_CHECKS],
+            resources=_resources(sandbox, tmp_path, lnb_retries=lnb_retries, **settings),
+            run_config=_selection(references) if references is not None else None,
+            instance=instance,
+            raise_on_error=False,
+        )
+
+
+# --- reading results ----------------------------------------------------------------------------
+
+def _graphql(sandbox: Sandbox, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Shopify's ``data``, asked as any API client would."""
+    response = requests.post(f"{sandbox.shopify_url}/admin/api/2026-04/graphql.json", timeout=10,
+                             headers={"X-Shopify-Access-Token": "sandbox-token"},
+                             json={"query": query, "variables": variables or {}})
+    response.raise_for_status()
+    body = response.json()
+    assert "errors" not in body, body["errors"]
+    return body["data"]
+
+
+def _in_shopify(sandbox: Sandbox, reference: str) -> list[dict[str, Any]]:
+    """The Shopify orders carrying an LNB reference, found the way the flow finds them."""
+    return _graphql(sandbox, ORDERS_QUERY, {"query": f'source_identifier:"{reference}"'})["orders"]["nodes"]
+
+
+def _names_by_reference(sandbox: Sandbox) -> dict[str, list[str]]:
+    """Every Shopify order's name under its LNB reference: what "exactly once" is asserted on."""
+    names: dict[str, list[str]] = {}
+    for order in _graphql(sandbox, ALL_ORDERS_QUERY)["orders"]["nodes"]:
+        names.setdefault(order["sourceIdentifier"], []).append(order["name"])
+    return names
+
+
+def _lines(order: dict[str, Any]) -> list[tuple[str, int, Decimal, str]]:
+    return [(line["variant"]["id"], line["quantity"], Decimal(line["originalUnitPriceSet"]["shopMoney"]["amount"]),
+             line["originalUnitPriceSet"]["shopMoney"]["currencyCode"]) for line in order["lineItems"]["nodes"]]
+
+
+def _stock(sandbox: Sandbox, variant_id: int) -> dict[str, int]:
+    """A variant's available and committed units at the Paris warehouse."""
+    level = _graphql(sandbox, STOCK_QUERY, {"id": f"gid://shopify/InventoryItem/{variant_id}"})["inventoryItem"]
+    return {q["name"]: q["quantity"] for q in level["inventoryLevel"]["quantities"]}
+
+
+def _lnb_token(sandbox: Sandbox) -> str:
+    return requests.post(f"{sandbox.lnb_base_url}/auth/token", timeout=10, json={
+        "grant_type": "client_credentials", "client_id": "sandbox-client", "client_secret": "sandbox-secret",
+    }).json()["access_token"]
+
+
+def _lnb_order_now(sandbox: Sandbox, reference: str) -> dict[str, Any]:
+    response = requests.get(f"{sandbox.lnb_base_url}/orders/{reference}", timeout=10,
+                            params={"access_token": _lnb_token(sandbox)})
+    response.raise_for_status()
+    return response.json()
+
+
+def _lnb_statuses(sandbox: Sandbox, references: list[str]) -> dict[str, str]:
+    """Each order's status as LNB's API gives it."""
+    return {reference: _lnb_order_now(sandbox, reference)["status"] for reference in references}
+
+
+def _set_lnb_status(sandbox: Sandbox, reference: str, status: str) -> None:
+    """A status change made through LNB's API (as a sales rep's action would)."""
+    requests.post(f"{sandbox.lnb_base_url}/orders/status", params={"access_token": _lnb_token(sandbox)},
+                  json={"reference": reference, "status": status}, timeout=10).raise_for_status()
+
+
+def _edit_lnb_order(sandbox: Sandbox, reference: str, changes: dict[str, Any]) -> None:
+    """An edit made in LNB's back office: fields merged, ``update_time`` bumped."""
+    requests.post(f"{sandbox.lnb.url}/_sandbox/orders/{reference}", json=changes, timeout=10).raise_for_status()
+
+
+def _arm_fault(url: str, kind: str, match: str, count: int, **options: Any) -> None:
+    requests.post(f"{url}/_sandbox/faults", json={"kind": kind, "match": match, "count": count, **options},
+                  timeout=10).raise_for_status()
+
+
+def _clear_faults(url: str) -> None:
+    requests.delete(f"{url}/_sandbox/faults", timeout=10).raise_for_status()
+
+
+def _stats(url: str) -> dict[str, Any]:
+    return requests.get(f"{url}/_sandbox/stats", timeout=10).json()
+
+
+def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
+    [materialization] = result.asset_materializations_for_node(asset)
+    return {name: value.value for name, value in materialization.metadata.items()}
+
+
+def _check(result: dg.ExecuteInProcessResult, name: str) -> dg.AssetCheckEvaluation:
+    [evaluation] = [e for e in result.get_asset_check_evaluations() if e.check_name == name]
+    return evaluation
+
+
+def _check_metadata(result: dg.ExecuteInProcessResult, name: str) -> dict[str, Any]:
+    return {key: value.value for key, value in _check(result, name).metadata.items()}
+
+
+def _failed_checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckSeverity]:
+    return {e.check_name: e.severity for e in result.get_asset_check_evaluations() if not e.passed}
+
+
+def _read_task_log(log_dir: Path, run_id: str) -> list[tuple[str | None, ...]]:
+    """A run's export task log rows, from ``<task log dir>/<run id>/shopify_orders_from_lnb.csv``."""
+    log = pl.read_csv(log_dir / run_id / "shopify_orders_from_lnb.csv", infer_schema=False)
+    assert tuple(log.columns) == LOG_COLUMNS
+    return log.rows()
+
+
+def _task_log(result: dg.ExecuteInProcessResult, tmp_path: Path) -> list[tuple[str | None, ...]]:
+    """The export's task log rows; the file must be where the metadata says, under the run's id."""
+    assert _metadata(result, "shopify_orders_from_lnb")["task_log"] == \
+        str(tmp_path / result.run_id / "shopify_orders_from_lnb.csv")
+    return _read_task_log(tmp_path, result.run_id)
+
+
+def _order_rows(rows: list[tuple[str | None, ...]]) -> dict[str, tuple[str | None, ...]]:
+    """Per order: its task log outcome, Shopify order name and detail (order lines, not line rows)."""
+    return {row[0]: (row[2], row[3], row[5]) for row in rows if row[1] is None}
+
+
+def _outcomes(result: dg.ExecuteInProcessResult, tmp_path: Path) -> dict[str, tuple[str | None, ...]]:
+    return _order_rows(_task_log(result, tmp_path))
+
+
+# --- the demo -----------------------------------------------------------------------------------
+
+DEMO = demo_scenario()
+DEMO_ORDERS = {order["reference"]: order for order in DEMO["lnb"]["orders"]}
+DEMO_CONFIRMED = [ref for ref, order in DEMO_ORDERS.items() if order["status"] == "confirmed"]
+DEMO_EXPORTABLE = [*DEMO_CASES["order_valid"], *DEMO_CASES["order_line_sku_only"],
+                   *DEMO_CASES["order_line_upc_barcode"]]
+DEMO_BLOCKED = {
+    "LNB-0006": ["no Shopify customer with lenewblack.retailer_reference = R1013"],
+    "LNB-0007": ["line 2: no EAN13 and no SKU"],
+    "LNB-0008": ["line 5: no Shopify variant for EAN13 3760900000001 or SKU VB24-BLK-M"],
+    "LNB-0009": ["line 4: more than one Shopify variant for EAN13 3760000010337 "
+                 "(gid://shopify/ProductVariant/1033, gid://shopify/ProductVariant/1217)"],
+    "LNB-0010": ["retailer reference missing"],
+    "LNB-0011": ["retailer reference missing"],
+    "LNB-0012": ["no Shopify customer with lenewblack.retailer_reference = R9001"],
+    "LNB-0013": ["line 3: invalid quantity 0: must be a whole number >= 1"],
+    "LNB-0014": ["order has no lines"],
+    "LNB-0015": ["currency not accepted: USD (accepted: EUR)"],
+}
+"""Every demo order the rules block, with its reasons (DEMO_CASES says which case each one is)."""
+_LINE_SAMPLE = "| reference | line | ean13 | sku | reason |\n| --- | --- | --- | --- | --- |\n"
+DEMO_CHECK_SAMPLES = {
+    "order_lines_have_codes": _LINE_SAMPLE + "| LNB-0007 | 2 |  |  | no EAN13 and no SKU |",
+    "order_lines_match_shopify_variants": _LINE_SAMPLE + "\n".join([
+        "| LNB-0008 | 5 | 3760900000001 | VB24-BLK-M | no Shopify variant for EAN13 3760900000001 or SKU VB24-BLK-M |",
+        f"| LNB-0009 | 4 | 3760000010337 | SC-ECR-XXL | {DEMO_BLOCKED['LNB-0009'][0].removeprefix('line 4: ')} |"]),
+    "retailer_references_valid": "| reference | retailer_reference | reasons |\n| --- | --- | --- |\n" + "\n".join([
+        f"| LNB-0006 | R1013 | {DEMO_BLOCKED['LNB-0006'][0]} |", "| LNB-0010 |  | retailer reference missing |",
+        "| LNB-0011 |  | retailer reference missing |", f"| LNB-0012 | R9001 | {DEMO_BLOCKED['LNB-0012'][0]} |"]),
+}
+"""What the rule checks show of the demo: the blocked orders each check is about, with their reasons.
+Quantity, empty-order and currency reasons have no check of their own: they are in the selection's
+``blocked`` table and the task log."""
+
+
+def _demo_variant(item: dict[str, Any]) -> str:
+    """The demo variant an LNB line names: its EAN13 as Shopify's barcode would read, else its SKU."""
+    variants = [variant for product in DEMO["products"] for variant in product["variants"]]
+    matches = [v for v in variants if item["ean13"] and lnb_ean13(v["barcode"]) == item["ean13"]] \
+        or [v for v in variants if v["sku"] == item["sku"]]
+    [variant] = matches
+    return f"gid://shopify/ProductVariant/{variant['id']}"
+
+
+def _demo_customer(retailer_reference: str) -> str:
+    [customer] = [c for c in DEMO["customers"] if c["metafields"].get(METAFIELD) == retailer_reference]
+    return f"gid://shopify/Customer/{customer['id']}"
+
+
+def test_demo_exports_each_exportable_order_once_and_blocks_the_rest_with_every_reason(
+        sandbox: Sandbox, tmp_path: Path) -> None:
+    """The demo holds every case the rules are about: five orders go out, ten wait with their reasons."""
+    assert sorted(DEMO_EXPORTABLE + list(DEMO_BLOCKED)) == DEMO_CONFIRMED
+
+    result = _export(sandbox, tmp_path)
+
+    assert result.success
+    assert _names_by_reference(sandbox) == {ref: [f"#{1001 + n}"] for n, ref in enumerate(DEMO_EXPORTABLE)}
+    for reference in DEMO_EXPORTABLE:
+        lnb = DEMO_ORDERS[reference]
+        [order] = _in_shopify(sandbox, reference)
+        assert {name: order[name] for name in ("sourceIdentifier", "poNumber", "sourceName", "tags", "note",
+                                               "email", "currencyCode", "displayFinancialStatus")} == {
+            "sourceIdentifier": reference, "poNumber": lnb["purchase_order_reference"], "sourceName": "lenewblack",
+            "tags": sorted(["lenewblack", "wholesale", f"lnb-hash:{order_content_hash(lnb)}"]),
+            "note": lnb["comment"], "email": lnb["buyer_email"], "currencyCode": "EUR",
+            "displayFinancialStatus": "PENDING",
+        }
+        assert order["customer"] == {"id": _demo_customer(lnb["retailer_reference"])}
+        assert _lines(order) == [(_demo_variant(item), item["quantity"], Decimal(str(item["unit_price"])), "EUR")
+                                 for item in lnb["items"]]
+    [first] = _in_shopify(sandbox, "LNB-0001")
+    assert first["shippingAddress"] == first["billingAddress"] == {
+        "address1": "12 rue de Bretagne", "address2": None, "city": "Paris", "company": "Boutique Lumière",
+        "countryCodeV2": "FR", "firstName": "Claire", "lastName": "Martin", "phone": "+33 100007919",
+        "zip": "75003"}
+    assert _lnb_statuses(sandbox, DEMO_CONFIRMED) == {
+        **dict.fromkeys(DEMO_EXPORTABLE, "invoicing"), **dict.fromkeys(DEMO_BLOCKED, "confirmed")}
+
+    selection = _metadata(result, "lnb_orders_for_export")
+    assert {name: selection[name] for name in ("orders_selected", "orders_exportable", "orders_blocked",
+                                               "orders_skipped", "selection", "blocked")} == {
+        "orders_selected": 15, "orders_exportable": 5, "orders_blocked": 10, "orders_skipped": 0,
+        "selection": "LNB status confirmed",
+        "blocked": "| reference | retailer_reference | reasons |\n| --- | --- | --- |\n" + "\n".join(
+            f"| {ref} | {(DEMO_ORDERS[ref]['retailer_reference'] or '').strip()} | {'; '.join(reasons)} |"
+            for ref, reasons in DEMO_BLOCKED.items())}
+    assert _outcomes(result, tmp_path) == {
+        **{ref: (CREATED, f"#{1001 + n}", None) for n, ref in enumerate(DEMO_EXPORTABLE)},
+        **{ref: ("blocked", None, "; ".join(reasons)) for ref, reasons in DEMO_BLOCKED.items()}}
+    assert _failed_checks(result) == dict.fromkeys([*DEMO_CHECK_SAMPLES, "no_order_blocked"],
+                                                   dg.AssetCheckSeverity.WARN)
+    assert {name: _check_metadata(result, name)["sample"] for name in DEMO_CHECK_SAMPLES} == DEMO_CHECK_SAMPLES
+    assert _check_metadata(result, "no_order_blocked")["blocked_orders"] == 10
+    assert _check_metadata(result, "no_order_blocked")["orders"] == _metadata(result, "lnb_orders_for_export")["blocked"]
+    assert _metadata(result, "shopify_orders_from_lnb")["orders: created in Shopify"] == 5
+
+    again = _export(sandbox, tmp_path)
+
+    assert again.success
+    assert _names_by_reference(sandbox) == {ref: [f"#{1001 + n}"] for n, ref in enumerate(DEMO_EXPORTABLE)}
+    assert _stats(sandbox.shopify.url)["requests"]["orderCreate"] == 5
+    assert {ref: outcome for ref, (outcome, _, _) in _outcomes(again, tmp_path).items()} == \
+        dict.fromkeys(DEMO_BLOCKED, "blocked")
+
+
+# --- each rule, through a real run --------------------------------------------------------------
+
+@pytest.mark.parametrize(("changes", "reasons", "failing_checks"), [
+    pytest.param({"retailer_reference": None}, ["retailer reference missing"], ("retailer_references_valid",),
+                 id="retailer-reference-missing"),
+    pytest.param({"retailer_reference": ""}, ["retailer reference missing"], ("retailer_references_valid",),
+                 id="retailer-reference-empty"),
+    pytest.param({"retailer_reference": "   "}, ["retailer reference missing"], ("retailer_references_valid",),
+                 id="retailer-reference-blank"),
+    pytest.param({"retailer_reference": "R9001"}, ["no Shopify customer with lenewblack.retailer_reference = R9001"],
+                 ("retailer_references_valid",), id="retailer-reference-unmatched"),
+    pytest.param({"items": [CLEAN_LINE, _item(None, " ", 1)]}, ["line 2: no EAN13 and no SKU"],
+                 ("order_lines_have_codes",), id="line-without-codes"),
+    pytest.param({"items": [_item(EAN_UNKNOWN, "TS-GRN-M", 1)]},
+                 [f"line 1: no Shopify variant for EAN13 {EAN_UNKNOWN} or SKU TS-GRN-M"],
+                 ("order_lines_match_shopify_variants",), id="unknown-code"),
+    pytest.param({"items": [_item(EAN_SHARED, None, 1)]},
+                 [f"line 1: more than one Shopify variant for EAN13 {EAN_SHARED} ({SHARED_VARIANTS})"],
+                 ("order_lines_match_shopify_variants",), id="code-of-two-variants"),
+    pytest.param({"items": [_item(EAN_2, "TS-BLU-L", 0)]}, ["line 1: invalid quantity 0: must be a whole number >= 1"],
+                 (), id="quantity-zero"),
+    pytest.param({"items": []}, ["order has no lines"], (), id="no-lines"),
+    pytest.param({"currency": "USD"}, ["currency not accepted: USD (accepted: EUR)"], (), id="usd"),
+    pytest.param({"retailer_reference": None, "currency": "USD",
+                  "items": [_item(EAN_1, None, 0), _item(None, None, 1)]},
+                 ["retailer reference missing", "currency not accepted: USD (accepted: EUR)",
+                  "line 1: invalid quantity 0: must be a whole number >= 1", "line 2: no EAN13 and no SKU"],
+                 ("order_lines_have_codes", "retailer_references_valid"), id="every-reason-at-once"),
+])
+def test_each_rule_blocks_its_order_in_lnb_and_lets_the_others_go(
+        sandbox: Sandbox, tmp_path: Path, changes: dict[str, Any], reasons: list[str],
+        failing_checks: tuple[str, ...]) -> None:
+    """A blocked order must reach neither Shopify nor the exported status, and must not hold up the others."""
+    _load(sandbox, [_lnb_order("LNB-0001"), _lnb_order("LNB-0002", **changes)])
+
+    result = _export(sandbox, tmp_path)
+
+    assert result.success
+    assert _names_by_reference(sandbox) == {"LNB-0001": ["#1001"]}
+    assert _lnb_statuses(sandbox, ["LNB-0001", "LNB-0002"]) == {"LNB-0001": "invoicing", "LNB-0002": "confirmed"}
+    assert _outcomes(result, tmp_path) == {"LNB-0001": (CREATED, "#1001", None),
+                                           "LNB-0002": ("blocked", None, "; ".join(reasons))}
+    assert _metadata(result, "lnb_orders_for_export")["blocked"].endswith(f"| {'; '.join(reasons)} |")
+    assert _failed_checks(result) == dict.fromkeys((*failing_checks, "no_order_blocked"), dg.AssetCheckSeverity.WARN)
+    assert _check_metadata(result, "no_order_blocked")["orders"] == _metadata(result, "lnb_orders_for_export")["blocked"]
+    for name in failing_checks:
+        assert _check_metadata(result, name)["blocked_orders"] == 1
+        assert "| LNB-0002 |" in _check_metadata(result, name)["sample"]
+
+
+@pytest.mark.parametrize(("extra_currencies", "outcome"), [("", "blocked"), ("USD", CREATED)])
+def test_a_currency_besides_the_shops_goes_out_only_when_the_brand_accepts_it(
+        sandbox: Sandbox, tmp_path: Path, extra_currencies: str, outcome: str) -> None:
+    """The shop taking USD is not enough: the brand declares which currencies it sells wholesale in."""
+    _load(sandbox, [_lnb_order("LNB-0001", currency="USD")], currencies=["USD"])
+
+    result = _export(sandbox, tmp_path, extra_currencies=extra_currencies)
+
+    assert result.success
+    assert _outcomes(result, tmp_path)["LNB-0001"][0] == outcome
+    if outcome == CREATED:
+        [order] = _in_shopify(sandbox, "LNB-0001")
+        assert order["currencyCode"] == "USD"
+        assert _lines(order) == [("gid://shopify/ProductVariant/11", 2, Decimal("26.82"), "USD")]
+        assert _lnb_statuses(sandbox, ["LNB-0001"]) == {"LNB-0001": "invoicing"}
+    else:
+        assert _outcomes(result, tmp_path)["LNB-0001"][2] == "currency not accepted: USD (accepted: EUR)"
+        assert _names_by_reference(sandbox) == {}
+        assert _lnb_statuses(sandbox, ["LNB-0001"]) == {"LNB-0001": "confirmed"}
+
+
+def test_a_blocked_order_goes_out_by_itself_once_fixed_in_lnb(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Keeping the export status is what lets a fixed order leave on the next run, with nobody re-selecting it."""
+    _load(sandbox, [_lnb_order("LNB-0001"), _lnb_order("LNB-0002", items=[_item(EAN_2, "TS-BLU-L", 0)])])
+    blocked = _export(sandbox, tmp_path)
+    assert _outcomes(blocked, tmp_path)["LNB-0002"][0] == "blocked"
+
+    _edit_lnb_order(sandbox, "LNB-0002", {"items": [_item(EAN_2, "TS-BLU-L", 3)]})
+    fixed = _export(sandbox, tmp_path)
+
+    assert fixed.success
+    assert _outcomes(fixed, tmp_path) == {"LNB-0002": (CREATED, "#1002", None)}
+    assert _names_by_reference(sandbox) == {"LNB-0001": ["#1001"], "LNB-0002": ["#1002"]}
+    [order] = _in_shopify(sandbox, "LNB-0002")
+    assert _lines(order) == [("gid://shopify/ProductVariant/12", 3, Decimal("26.82"), "EUR")]
+    assert _lnb_statuses(sandbox, ["LNB-0001", "LNB-0002"]) == {"LNB-0001": "invoicing", "LNB-0002": "invoicing"}
+
+
+@pytest.mark.parametrize(("inventory_behaviour", "stock"), [
+    ("BYPASS", {"available": 20, "committed": 0}),
+    (None, {"available": 18, "committed": 2}),
+])
+def test_the_deployed_job_follows_the_settings_from_the_environment(
+        sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inventory_behaviour: str | None,
+        stock: dict[str, int]) -> None:
+    """How a deployment configures the flow: statuses, tags and financial status by variable; by
+    default the ordered units leave Shopify's available stock, with BYPASS they stay."""
+    lnb_orders = [_lnb_order("LNB-0001", status="open_for_brand"), _lnb_order("LNB-0002")]
+    _load(sandbox, lnb_orders)
+    settings = {"LNB_TASK_LOG_DIR": str(tmp_path), "SHOPIFY_ORDER_LOOKUP_WAIT_SECONDS": "0",
+                "LNB_ORDER_EXPORT_STATUS": "open_for_brand", "LNB_ORDER_EXPORTED_STATUS": "confirmed",
+                "SHOPIFY_ORDER_TAGS": "wholesale, SS26", "SHOPIFY_ORDER_FINANCIAL_STATUS": "PAID"}
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    if inventory_behaviour:
+        monkeypatch.setenv("SHOPIFY_ORDER_INVENTORY_BEHAVIOUR", inventory_behaviour)
+    else:
+        monkeypatch.delenv("SHOPIFY_ORDER_INVENTORY_BEHAVIOUR", raising=False)
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert dg.materialize([shopify_locations, shopify_inventory_levels], instance=instance,
+                              resources=_resources(sandbox, tmp_path)).success
+        result = defs().resolve_job_def("orders_export").execute_in_process(instance=instance, raise_on_error=False)
+
+    assert result.success
+    assert _names_by_reference(sandbox) == {"LNB-0001": ["#1001"]}
+    [order] = _in_shopify(sandbox, "LNB-0001")
+    assert (order["tags"], order["displayFinancialStatus"]) == (
+        sorted(["SS26", "wholesale", f"lnb-hash:{order_content_hash(lnb_orders[0])}"]), "PAID")
+    assert _lnb_statuses(sandbox, ["LNB-0001", "LNB-0002"]) == {"LNB-0001": "confirmed", "LNB-0002": "confirmed"}
+    assert _stock(sandbox, 11) == stock
+
+
+# --- selection, buyers --------------------------------------------------------------------------
+
+def test_explicit_selection_exports_only_the_listed_orders_and_never_canceled_or_exported_ones(
+        sandbox: Sandbox, tmp_path: Path) -> None:
+    """The launchpad's "export these orders": a listed order goes whatever its open status, but
+    a canceled or already exported one never does, and an unknown reference is reported."""
+    _load(sandbox, [
+        _lnb_order("LNB-0001"),
+        _lnb_order("LNB-0002"),
+        _lnb_order("LNB-0003", status="canceled"),
+        _lnb_order("LNB-0004", status="invoicing"),
+        _lnb_order("LNB-0005", status="open_for_brand"),
+    ])
+
+    result = _export(sandbox, tmp_path, ["LNB-0005", "LNB-0003", "LNB-0004", "LNB-9999", "LNB-0001", "LNB-0005"])
+
+    assert result.success
+    assert _names_by_reference(sandbox) == {"LNB-0005": ["#1001"], "LNB-0001": ["#1002"]}
+    assert _lnb_statuses(sandbox, ["LNB-0001", "LNB-0002", "LNB-0003", "LNB-0004", "LNB-0005"]) == {
+        "LNB-0001": "invoicing", "LNB-0002": "confirmed", "LNB-0003": "canceled", "LNB-0004": "invoicing",
+        "LNB-0005": "invoicing"}
+    assert _outcomes(result, tmp_path) == {
+        "LNB-0001": (CREATED, "#1002", None),
+        "LNB-0003": ("skipped", None, "canceled"),
+        "LNB-0004": ("skipped", None, "already exported (status invoicing)"),
+        "LNB-0005": (CREATED, "#1001", None),
+        "LNB-9999": ("skipped", None, "no such order in LNB"),
+    }
+    selection = _metadata(result, "lnb_orders_for_export")
+    assert {name: selection[name] for name in ("orders_selected", "orders_skipped", "selection", "skipped")} == {
+        "orders_selected": 2, "orders_skipped": 3, "selection": "listed in run config",
+        "skipped": "| reference | reason |\n| --- | --- |\n| LNB-9999 | no such order in LNB |\n"
+                   "| LNB-0003 | canceled |\n| LNB-0004 | already exported (status invoicing) |"}
+
+
+@pytest.mark.parametrize("plan", ["plus", "standard"])
+def test_company_match_orders_for_the_company_location_where_shopify_allows_b2b(
+        sandbox: Sandbox, tmp_path: Path, plan: str) -> None:
+    """B2B retailers are companies, not customers; only Shopify Plus takes orders for a company location."""
+    _load(sandbox, [_lnb_order("LNB-0001", retailer_reference="R002"), _lnb_order("LNB-0002")])
+    requests.post(f"{sandbox.shopify.url}/_sandbox/config", json={"plan": plan}, timeout=10).raise_for_status()
+
+    result = _export(sandbox, tmp_path, customer_match="company")
+
+    assert result.success
+    outcomes = _outcomes(result, tmp_path)
+    assert outcomes["LNB-0002"] == ("blocked", None, "no Shopify company with external ID R001")
+    if plan == "plus":
+        assert outcomes["LNB-0001"] == (CREATED, "#1001", None)
+        [order] = _in_shopify(sandbox, "LNB-0001")
+        assert order["purchasingEntity"] == {"__typename": "PurchasingCompany",
+                                             "company": {"id": "gid://shopify/Company/1"},
+                                             "location": {"id": ZURICH_LOCATION}}
+        assert order["customer"] == {"id": "gid://shopify/Customer/2"}
+        assert _lnb_statuses(sandbox, ["LNB-0001", "LNB-0002"]) == {"LNB-0001": "invoicing", "LNB-0002": "confirmed"}
+    else:
+        assert outcomes["LNB-0001"] == (
+            REJECTED, None, "order.companyLocationId: B2B orders (companyLocationId) need Shopify Plus. (INVALID)")
+        assert _metadata(result, "shopify_orders_from_lnb")["orders: rejected by Shopify"] == 1
+        assert _failed_checks(result)["no_order_rejected_by_shopify"] == dg.AssetCheckSeverity.WARN
+        assert "| LNB-0001 | order.companyLocationId:" in _check_metadata(result, "no_order_rejected_by_shopify")["orders"]
+        assert _names_by_reference(sandbox) == {}
+        assert _lnb_statuses(sandbox, ["LNB-0001", "LNB-0002"]) == {"LNB-0001": "confirmed", "LNB-0002": "confirmed"}
+
+
+# --- exactly once -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("kind", "attempts"), [("http_500", 1), ("drop", 2)])
+def test_a_crash_between_the_shopify_create_and_the_lnb_update_never_creates_a_second_order(
+        sandbox: Sandbox, tmp_path: Path, kind: str, attempts: int) -> None:
+    """LNB's status change fails after Shopify created the orders (a 500 is not repeated; a dropped
+    connection is, until the client's two attempts are spent): the next run only finishes LNB."""
+    _load(sandbox, [_lnb_order("LNB-0001"), _lnb_order("LNB-0002")])
+    _arm_fault(sandbox.lnb.url, kind, "/orders/status", 10)
+
+    crashed = _export(sandbox, tmp_path, lnb_retries=1)
+
+    assert _names_by_reference(sandbox) == {"LNB-0001": ["#1001"], "LNB-0002": ["#1002"]}
+    assert _lnb_statuses(sandbox, ["LNB-0001", "LNB-0002"]) == {"LNB-0001": "confirmed", "LNB-0002": "confirmed"}
+    assert _stats(sandbox.lnb.url)["requests"]["POST /orders/status"] == 2 * attempts
+    outcomes = _outcomes(crashed, tmp_path)
+    assert {ref: outcome[:2] for ref, outcome in outcomes.items()} == {"LNB-0001": (FAILED, "#1001"),
+                                                                       "LNB-0002": (FAILED, "#1002")}
+    assert outcomes["LNB-0001"][2].startswith("in Shopify but the LNB status change failed (")
+    assert outcomes["LNB-0001"][2].endswith("); the next run finishes it without creating again")
+    assert _failed_checks(crashed) == {"no_export_failures": dg.AssetCheckSeverity.ERROR}
+    assert _check_metadata(crashed, "no_export_failures")["failed"] == 2
+
+    _clear_faults(sandbox.lnb.url)
+    recovered = _export(sandbox, tmp_path)
+
+    assert recovered.success
+    assert _names_by_reference(sandbox) == {"LNB-0001": ["#1001"], "LNB-0002": ["#1002"]}
+    assert _stats(sandbox.shopify.url)["requests"]["orderCreate"] == 2
+    assert _outcomes(recovered, tmp_path) == {"LNB-0001": (ALREADY, "#1001", None),
+                                              "LNB-0002": (ALREADY, "#1002", None)}
+    assert _lnb_statuses(sandbox, ["LNB-0001", "LNB-0002"]) == {"LNB-0001": "invoicing", "LNB-0002": "invoicing"}
+    assert _failed_checks(recovered) == {}
+
+
+@pytest.mark.parametrize(("kind", "creates", "first_name", "first_detail"), [
+    pytest.param("lost_ack", 2, "#1001", "Shopify's answer to the create was lost; found by its reference",
+                 id="lost_ack"),
+    pytest.param("http_503", 3, "#1002", None, id="http_503"),
+    pytest.param("drop", 3, "#1002", None, id="drop"),
+])
+def test_a_create_without_an_answer_is_looked_up_before_it_is_sent_again(
+        sandbox: Sandbox, tmp_path: Path, kind: str, creates: int, first_name: str, first_detail: str | None) -> None:
+    """Whether Shopify applied LNB-0001's create (lost acknowledgement: found by the look-up) or not
+    (503, dropped connection: created again after LNB-0002), each order is in Shopify exactly once."""
+    _load(sandbox, [_lnb_order("LNB-0001"), _lnb_order("LNB-0002")])
+    _arm_fault(sandbox.shopify.url, kind, "orderCreate", 1)
+
+    result = _export(sandbox, tmp_path)
+
+    assert result.success
+    second_name = "#1002" if first_name == "#1001" else "#1001"
+    assert _names_by_reference(sandbox) == {"LNB-0001": [first_name], "LNB-0002": [second_name]}
+    assert _outcomes(result, tmp_path) == {"LNB-0001": (CREATED, first_name, first_detail),
+                                           "LNB-0002": (CREATED, second_name, None)}
+    stats = _stats(sandbox.shopify.url)
+    assert (stats["requests"]["orderCreate"], stats["faults_injected"]) == (creates, {kind: 1})
+    assert _lnb_statuses(sandbox, ["LNB-0001", "LNB-0002"]) == {"LNB-0001": "invoicing", "LNB-0002": "invoicing"}
+    assert _failed_checks(result) == {}
+
+
+def test_two_shopify_orders_with_one_reference_are_an_error_and_lnb_is_left_alone(
+        sandbox: Sandbox, tmp_path: Path) -> None:
+    """Someone duplicated the order in Shopify: which one ships is a human decision, so nothing moves."""
+    duplicates = [{"id": number, "name": f"#{number}", "source_identifier": "LNB-0001", "source_name": "lenewblack",
+                   "customer_id": 1, "line_items": [{"variant_id": 11, "quantity": 2}]} for number in (9001, 9002)]
+    _load(sandbox, [_lnb_order("LNB-0001"), _lnb_order("LNB-0002")], shopify_orders=duplicates)
+
+    result = _export(sandbox, tmp_path)
+
+    assert _names_by_reference(sandbox) == {"LNB-0001": ["#9001", "#9002"], "LNB-0002": ["#1003"]}
+    assert _lnb_statuses(sandbox, ["LNB-0001", "LNB-0002"]) == {"LNB-0001": "confirmed", "LNB-0002": "invoicing"}
+    assert _outcomes(result, tmp_path)["LNB-0001"] == (
+        DUPLICATE, None,
+        "2 Shopify orders (#9001, #9002) carry this reference: resolve in Shopify; LNB status left unchanged")
+    assert _failed_checks(result) == {"every_exported_order_unique_in_shopify": dg.AssetCheckSeverity.ERROR}
+    assert _check_metadata(result, "every_exported_order_unique_in_shopify") == {
+        "references_checked": 2, "not_unique": 1,
+        "offending": "| reference | shopify_orders | names |\n| --- | --- | --- |\n| LNB-0001 | 2 | #9001, #9002 |"}
+
+
+# --- after export -------------------------------------------------------------------------------
+
+def test_an_order_edited_after_export_is_reported_not_sent_again(sandbox: Sandbox, tmp_path: Path) -> None:
+    """As LNB's own connector promises: Shopify keeps what it got; the edit is listed for a human to apply."""
+    _load(sandbox, [_lnb_order("LNB-0001"), _lnb_order("LNB-0002")])
+    exported = _export(sandbox, tmp_path)
+    assert _check(exported, "no_order_changed_after_export").passed
+    assert _metadata(exported, "lnb_orders_changed_after_export")["exported_orders_checked"] == 2
+
+    _edit_lnb_order(sandbox, "LNB-0001", {"items": [_item(EAN_1, "TS-BLU-M", 5)]})
+    _set_lnb_status(sandbox, "LNB-0002", "invoicing")
+    result = _export(sandbox, tmp_path)
+
+    assert result.success
+    assert _stats(sandbox.shopify.url)["requests"]["orderCreate"] == 2
+    assert _names_by_reference(sandbox) == {"LNB-0001": ["#1001"], "LNB-0002": ["#1002"]}
+    [order] = _in_shopify(sandbox, "LNB-0001")
+    assert _lines(order) == [("gid://shopify/ProductVariant/11", 2, Decimal("26.82"), "EUR")]
+    edited_at = _lnb_order_now(sandbox, "LNB-0001")["update_time"]
+    table = ("| reference | shopify_order | lnb_update_time | action |\n| --- | --- | --- | --- |\n"
+             f"| LNB-0001 | #1001 | {edited_at} | {CHANGED} |")
+    assert _metadata(result, "lnb_orders_changed_after_export") == {
+        "exported_orders_checked": 2, "changed_after_export": 1, "changed": table,
+        "path": _metadata(result, "lnb_orders_changed_after_export")["path"]}
+    evaluation = _check(result, "no_order_changed_after_export")
+    assert (evaluation.passed, evaluation.severity) == (False, dg.AssetCheckSeverity.WARN)
+    assert _check_metadata(result, "no_order_changed_after_export") == {"changed_after_export": 1, "orders": table}
+
+
+# --- task log -----------------------------------------------------------------------------------
+
+def test_task_log_has_a_line_per_order_and_per_blocked_line(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The file users open to find out what happened to an order, and which line to fix in LNB."""
+    _load(sandbox, [
+        _lnb_order("LNB-0001"),
+        _lnb_order("LNB-0002", currency="USD", items=[_item(EAN_1, "TS-BLU-M", 0), _item(None, None, 1)]),
+        _lnb_order("LNB-0003", status="canceled"),
+    ])
+
+    result = _export(sandbox, tmp_path, ["LNB-0001", "LNB-0002", "LNB-0003"])
+
+    quantity, no_code = "invalid quantity 0: must be a whole number >= 1", "no EAN13 and no SKU"
+    assert _task_log(result, tmp_path) == [
+        ("LNB-0001", None, CREATED, "#1001", "gid://shopify/Order/5000001", None),
+        ("LNB-0002", None, "blocked", None, None,
+         f"currency not accepted: USD (accepted: EUR); line 1: {quantity}; line 2: {no_code}"),
+        ("LNB-0002", "1", "line blocked", None, None, quantity),
+        ("LNB-0002", "2", "line blocked", None, None, no_code),
+        ("LNB-0003", None, "skipped", None, None, "canceled"),
+    ]
+
+
+# --- the sensor ---------------------------------------------------------------------------------
+
+def _tick(sandbox: Sandbox, tmp_path: Path, cursor: str | None) -> dg.SensorResult | dg.SkipReason:
+    """One evaluation of ``lnb_orders_sensor`` from ``cursor``, as the daemon would run it."""
+    with dg.DagsterInstance.ephemeral() as instance:
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={
+            "lenewblack": _lenewblack(sandbox),
+            "order_flow_settings": OrderFlowSettings(task_log_dir=str(tmp_path)),
+        })
+        return lnb_orders_sensor(context)
+
+
+def test_sensor_requests_one_run_per_set_of_orders_entering_the_export_status(
+        sandbox: Sandbox, tmp_path: Path) -> None:
+    """The cursor keeps the sensor from asking twice; the run key keeps Dagster from running twice."""
+    first = _tick(sandbox, tmp_path, None)
+
+    [request] = first.run_requests
+    assert request.run_config == _selection(DEMO_CONFIRMED)
+    assert request.tags == {"lnb_pipeline/orders": "15"}
+    assert request.run_key.startswith("lnb-orders-")
+    assert json.loads(first.cursor) == {"update_time": DEMO_ORDERS["LNB-0015"]["update_time"],
+                                        "references": ["LNB-0015"]}
+    assert _tick(sandbox, tmp_path, None).run_requests[0].run_key == request.run_key
+
+    unchanged = _tick(sandbox, tmp_path, first.cursor)
+
+    assert unchanged == dg.SkipReason("No order entered LNB status confirmed since 2026-01-05T21:00:00Z")
+
+    _set_lnb_status(sandbox, "LNB-0016", "confirmed")
+    entered = _tick(sandbox, tmp_path, first.cursor)
+
+    [new_request] = entered.run_requests
+    assert new_request.run_config == _selection(["LNB-0016"])
+    assert new_request.run_key != request.run_key
+    assert _tick(sandbox, tmp_path, first.cursor).run_requests[0].run_key == new_request.run_key
+    assert json.loads(entered.cursor) == {"update_time": _lnb_order_now(sandbox, "LNB-0016")["update_time"],
+                                          "references": ["LNB-0016"]}
+    assert isinstance(_tick(sandbox, tmp_path, entered.cursor), dg.SkipReason)
+
+
+# --- triggers and concurrency -------------------------------------------------------------------
+
+def _schedules_under(environment: dict[str, str | None]) -> tuple[dg.ScheduleDefinition, dg.SensorDefinition]:
+    """The schedule and sensor as their module builds them when imported with ``environment`` (None: unset)."""
+    try:
+        with mock.patch.dict(os.environ):
+            for name, value in environment.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            module = importlib.reload(schedules)
+            return module.orders_export_schedule, module.lnb_orders_sensor
+    finally:
+        importlib.reload(schedules)
+
+
+def test_schedule_and_sensor_take_their_timing_from_the_environment() -> None:
+    """Brands export at their own rhythm, in their own time zone."""
+    schedule, sensor = _schedules_under({"LNB_ORDERS_CRON": "*/15 8-18 * * 1-5", "LNB_TIMEZONE": "Europe/Paris",
+                                         "LNB_ORDERS_SENSOR_SECONDS": "30"})
+
+    assert (schedule.cron_schedule, schedule.execution_timezone, schedule.job_name) == (
+        "*/15 8-18 * * 1-5", "Europe/Paris", "orders_export")
+    assert sensor.minimum_interval_seconds == 30
+
+
+def test_schedule_defaults_to_hourly_in_utc_and_the_sensor_to_every_minute() -> None:
+    """Without settings, a confirmed order reaches Shopify within the hour, or the minute with the sensor on."""
+    schedule, sensor = _schedules_under({"LNB_ORDERS_CRON": None, "LNB_TIMEZONE": None,
+                                         "LNB_ORDERS_SENSOR_SECONDS": None})
+
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 * * * *", "UTC")
+    assert sensor.minimum_interval_seconds == 60
+
+
+def test_order_exports_are_limited_to_one_at_a_time_by_run_tag_and_pool(tmp_path: Path) -> None:
+    """Two exports at once would both miss each other's orders in the look-up and create them twice."""
+    definitions = defs()
+    assert definitions.resolve_job_def("orders_export").tags == {FLOW_TAG: "orders"}
+    assert definitions.resolve_assets_def("shopify_orders_from_lnb").op.pool == "lnb_orders_export"
+    shutil.copy(REPO / "lnb_pipeline" / "deploy" / "dagster.local.yaml", tmp_path / "dagster.yaml")
+
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        concurrency = instance.get_concurrency_config()
+
+    assert {"key": FLOW_TAG, "value": "orders", "limit": 1} in concurrency.run_queue_config.tag_concurrency_limits
+    assert concurrency.pool_config.default_pool_limit == 1
+
+
+# --- through the daemon -------------------------------------------------------------------------
+
+DAEMON_TIMEOUT_SECONDS = 90
+NO_SCHEDULED_TICK = "0 0 1 1 *"
+"""Cron for both schedules while the daemon runs, so that only the sensor and the test start runs."""
+STALL_SECONDS = 5
+"""How long Shopify leaves each manual export's first call unanswered: longer than the daemon takes
+to launch the next queued run, so two exports would overlap unless the queue holds one back."""
+
+
+def _venv_script(name: str) -> Path:
+    """A console script of the environment running the tests (``dagster``, ``dagster-daemon``)."""
+    return Path(sys.executable).with_name(name)
+
+
+@contextmanager
+def _running_daemon(home: Path) -> Iterator[None]:
+    """``dagster-daemon run`` on the repository's workspace; stopped on exit with its code server and runs."""
+    with (home / "daemon.log").open("w") as log:
+        daemon = subprocess.Popen([str(_venv_script("dagster-daemon")), "run", "-w", "workspace.yaml"],
+                                  cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            yield
+        finally:
+            os.killpg(daemon.pid, signal.SIGTERM)
+            try:
+                daemon.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(daemon.pid, signal.SIGKILL)
+                daemon.wait()
+
+
+def _queue_orders_exports(references: list[str], runs: int) -> None:
+    """``runs`` × ``dagster job launch`` at once: runs submitted as from the launchpad, queued for the daemon."""
+    command = [str(_venv_script("dagster")), "job", "launch", "-w", "workspace.yaml", "-j", "orders_export",
+               "--config-json", json.dumps(_selection(references))]
+    launches = [subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                for _ in range(runs)]
+    try:
+        outputs = [launch.communicate(timeout=60)[0] for launch in launches]
+    finally:
+        for launch in launches:
+            launch.kill()
+    assert [launch.returncode for launch in launches] == [0] * runs, outputs
+
+
+def _finished_exports(instance: dg.DagsterInstance, count: int, home: Path) -> list[dg.RunRecord]:
+    """The ``orders_export`` run records once ``count`` of them have finished, oldest start first."""
+    deadline = time.monotonic() + DAEMON_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        records = instance.get_run_records(filters=dg.RunsFilter(job_name="orders_export"))
+        if len(records) >= count and all(record.dagster_run.is_finished for record in records):
+            return sorted(records, key=lambda record: record.start_time)
+        time.sleep(1)
+    pytest.fail(f"{count} orders_export runs did not finish within {DAEMON_TIMEOUT_SECONDS} s; daemon log ends:\n"
+                + (home / "daemon.log").read_text()[-3000:])
+
+
+def test_daemon_runs_the_sensor_export_and_queues_exports_one_at_a_time(
+        sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deployed as under ``make run``: the sensor's run exports the confirmed orders, and two exports
+    queued at once for the same order (LNB-0016, listed from the launchpad twice) run one after the other,
+    so it is created once."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "lnb_pipeline" / "deploy" / "dagster.local.yaml", home / "dagster.yaml")
+    log_dir = tmp_path / "task_logs"
+    for name, value in {"DAGSTER_HOME": str(home), "LNB_TASK_LOG_DIR": str(log_dir),
+                        "SHOPIFY_ORDER_LOOKUP_WAIT_SECONDS": "0", "LNB_ORDERS_SENSOR_SECONDS": "5",
+                        "LNB_STOCK_CRON": NO_SCHEDULED_TICK, "LNB_ORDERS_CRON": NO_SCHEDULED_TICK}.items():
+        monkeypatch.setenv(name, value)
+    _arm_fault(sandbox.shopify.url, "timeout", "customerByIdentifier", 2, seconds=STALL_SECONDS)
+
+    sensor_run_key = _tick(sandbox, tmp_path, None).run_requests[0].run_key
+
+    with dg.DagsterInstance.get() as instance:
+        assert dg.materialize([shopify_locations, shopify_inventory_levels], instance=instance,
+                              resources=_resources(sandbox, tmp_path)).success
+        _queue_orders_exports(["LNB-0016"], runs=2)
+        with _running_daemon(home):
+            records = _finished_exports(instance, 3, home)
+
+    assert [record.dagster_run.status for record in records] == [dg.DagsterRunStatus.SUCCESS] * 3
+    assert _stats(sandbox.shopify.url)["faults_injected"] == {"timeout": 2}
+    for earlier, later in zip(records, records[1:]):
+        assert later.start_time >= earlier.end_time, "two orders_export runs overlapped"
+    [sensor_run] = [record.dagster_run for record in records
+                    if record.dagster_run.tags.get("dagster/sensor_name") == "lnb_orders_sensor"]
+    assert sensor_run.run_config == _selection(DEMO_CONFIRMED)
+    assert sensor_run.tags["dagster/run_key"] == sensor_run_key
+    names = _names_by_reference(sandbox)
+    assert sorted(names) == sorted([*DEMO_EXPORTABLE, "LNB-0016"])
+    assert all(len(found) == 1 for found in names.values())
+    sensor_outcomes = _order_rows(_read_task_log(log_dir, sensor_run.run_id))
+    assert {ref: outcome for ref, outcome in sensor_outcomes.items() if outcome[0] != "blocked"} == {
+        ref: (CREATED, names[ref][0], None) for ref in DEMO_EXPORTABLE}
+    manual_outcomes = sorted(_order_rows(_read_task_log(log_dir, record.dagster_run.run_id))["LNB-0016"]
+                             for record in records if record.dagster_run.run_id != sensor_run.run_id)
+    assert manual_outcomes == [(CREATED, names["LNB-0016"][0], None),
+                               ("skipped", None, "already exported (status invoicing)")]
+    assert _lnb_statuses(sandbox, [*DEMO_CONFIRMED, "LNB-0016"]) == {
+        **dict.fromkeys(DEMO_EXPORTABLE, "invoicing"), **dict.fromkeys(DEMO_BLOCKED, "confirmed"),
+        "LNB-0016": "invoicing"}
