@@ -124,37 +124,39 @@ class OrderExporter:
 
     def export_all(self, orders: Iterable[PendingOrder], progress: Callable[[int], None] | None = None) -> list[ExportOutcome]:
         outcomes: list[ExportOutcome] = []
-        unanswered: dict[str, PendingOrder] = {}
-        for pending in orders:
-            outcome = self._export(pending)
-            if outcome is None:
-                unanswered[pending.reference] = pending
-            else:
-                outcomes.append(outcome)
-            if progress:
-                progress(len(outcomes) + len(unanswered))
+        unanswered = self._export_each(orders, outcomes, progress)
         for round_number in range(1, CREATE_ATTEMPTS + 1):
             if not unanswered:
                 break
             self._log.warning("%d order creates got no answer; looking them up (round %d of %d)",
                               len(unanswered), round_number, CREATE_ATTEMPTS)
             self._sleep(self._settle_seconds)
-            found = find_shopify_orders(self._shopify, list(unanswered))
-            retry = [PendingOrder(p.reference, found[p.reference], p.order_input) for p in unanswered.values()]
-            unanswered = {}
-            for pending in retry:
-                outcome = self._export(pending)
-                if outcome is None:
-                    unanswered[pending.reference] = pending
-                elif outcome.outcome == ALREADY_IN_SHOPIFY:
-                    # Not in Shopify before this run's unanswered create: that create made it.
-                    outcomes.append(replace(outcome, outcome=CREATED, detail=ANSWER_LOST))
-                else:
-                    outcomes.append(outcome)
-        outcomes.extend(ExportOutcome(reference, FAILED, detail=f"no answer to {CREATE_ATTEMPTS + 1} creates and not "
-                                      "found in Shopify; the next run looks it up again before creating")
-                        for reference in unanswered)
+            found = find_shopify_orders(self._shopify, [p.reference for p in unanswered])
+            unanswered = self._export_each(
+                (PendingOrder(p.reference, found[p.reference], p.order_input) for p in unanswered), outcomes,
+                answer_was_lost=True)
+        outcomes.extend(ExportOutcome(p.reference, FAILED, detail=f"no answer to {CREATE_ATTEMPTS + 1} creates and "
+                                      "not found in Shopify; the next run looks it up again before creating")
+                        for p in unanswered)
         return outcomes
+
+    def _export_each(self, orders: Iterable[PendingOrder], outcomes: list[ExportOutcome],
+                     progress: Callable[[int], None] | None = None,
+                     answer_was_lost: bool = False) -> list[PendingOrder]:
+        """Export ``orders`` into ``outcomes``; return those whose create went unanswered."""
+        unanswered: list[PendingOrder] = []
+        for pending in orders:
+            outcome = self._export(pending)
+            if outcome is None:
+                unanswered.append(pending)
+            elif answer_was_lost and outcome.outcome == ALREADY_IN_SHOPIFY:
+                # Not in Shopify before this run's unanswered create: that create made it.
+                outcomes.append(replace(outcome, outcome=CREATED, detail=ANSWER_LOST))
+            else:
+                outcomes.append(outcome)
+            if progress:
+                progress(len(outcomes) + len(unanswered))
+        return unanswered
 
     def _export(self, pending: PendingOrder) -> ExportOutcome | None:
         """The outcome, or None when the create went unanswered and must be looked up later."""
