@@ -16,7 +16,10 @@ import time
 import requests
 
 from lnb_pipeline.clients.shopify import ShopifyClient
-from lnb_pipeline.clients.shopify_queries import LOCATIONS_QUERY, VARIANT_STOCK_PAGE_QUERY
+from lnb_pipeline.clients.shopify_queries import (
+    LOCATIONS_QUERY,
+    VARIANT_STOCK_PAGE_QUERY,
+)
 from lnb_pipeline.sandbox import start_sandbox
 from lnb_pipeline.sandbox.shopify.cost import PLANS
 

@@ -13,7 +13,7 @@ import argparse
 import random
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import polars as pl
 from stdnum import ean

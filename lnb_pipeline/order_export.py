@@ -18,7 +18,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from lnb_pipeline.clients.lenewblack import LnbClient, LnbError
-from lnb_pipeline.clients.shopify import ShopifyClient, ShopifyGraphQLError, ShopifyServerError
+from lnb_pipeline.clients.shopify import (
+    ShopifyClient,
+    ShopifyGraphQLError,
+    ShopifyServerError,
+)
 from lnb_pipeline.clients.shopify_queries import (
     COMPANY_BY_EXTERNAL_ID_QUERY,
     CUSTOMER_BY_METAFIELD_QUERY,

@@ -11,9 +11,10 @@ import logging
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests

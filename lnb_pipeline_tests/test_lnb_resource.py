@@ -1,14 +1,18 @@
 """``LeNewBlackResource`` in real ``dg.materialize`` runs against the LNB sandbox: settings come from
 the environment and are checked before any call, and no event of a failed run carries the token."""
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import dagster as dg
 import pytest
 import requests
 
 from lnb_pipeline.clients.lenewblack import DEFAULT_BASE_URL
-from lnb_pipeline.defs.lenewblack.resources import LeNewBlackResource, lenewblack_resource_from_env
+from lnb_pipeline.defs.lenewblack.resources import (
+    LeNewBlackResource,
+    lenewblack_resource_from_env,
+)
 from lnb_pipeline.sandbox import Sandbox, start_sandbox
 
 LNB_VARIABLES = ("LNB_BASE_URL", "LNB_CLIENT_ID", "LNB_CLIENT_SECRET")

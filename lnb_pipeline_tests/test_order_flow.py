@@ -31,7 +31,10 @@ import requests
 from conftest import reset_sandbox
 
 from lnb_pipeline.definitions import defs
-from lnb_pipeline.defs.inventory.assets import shopify_inventory_levels, shopify_locations
+from lnb_pipeline.defs.inventory.assets import (
+    shopify_inventory_levels,
+    shopify_locations,
+)
 from lnb_pipeline.defs.inventory.schedules import FLOW_TAG
 from lnb_pipeline.defs.inventory.settings import InventorySettings
 from lnb_pipeline.defs.lenewblack.resources import LeNewBlackResource

@@ -10,15 +10,25 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from stdnum import ean
 
-from lnb_pipeline.sandbox.generators import DEMO_CASES, demo_scenario, scale_anomalies, scale_scenario
-from lnb_pipeline.sandbox.scenario import ScenarioError, load_scenario, validate_scenario
+from lnb_pipeline.sandbox.generators import (
+    DEMO_CASES,
+    demo_scenario,
+    scale_anomalies,
+    scale_scenario,
+)
+from lnb_pipeline.sandbox.scenario import (
+    ScenarioError,
+    load_scenario,
+    validate_scenario,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_PATH = REPO_ROOT / "lnb_pipeline" / "sandbox" / "scenarios" / "example.json"

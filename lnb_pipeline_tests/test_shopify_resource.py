@@ -12,7 +12,10 @@ import pytest
 import requests
 
 from lnb_pipeline.clients.shopify_queries import SHOP_QUERY
-from lnb_pipeline.defs.shopify.resources import ShopifyResource, shopify_resource_from_env
+from lnb_pipeline.defs.shopify.resources import (
+    ShopifyResource,
+    shopify_resource_from_env,
+)
 from lnb_pipeline.sandbox import Sandbox, start_sandbox
 
 SHOPIFY_VARIABLES = ("SHOPIFY_SHOP_URL", "SHOPIFY_ACCESS_TOKEN")

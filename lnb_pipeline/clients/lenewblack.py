@@ -37,10 +37,11 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Iterable, Iterator, Literal, Mapping
+from typing import Any, Literal
 from urllib.parse import quote
 
 import requests

@@ -122,16 +122,16 @@ def estimate_cost(document: str, variables: dict[str, Any] | None = None) -> int
 
 def _selection_cost(selection_set: SelectionSetNode | None, variables: dict[str, Any]) -> int:
     total = 0
-    for field in selection_set.selections if selection_set else ():
-        if not isinstance(field, FieldNode) or field.selection_set is None or field.name.value.startswith("__"):
+    for node in selection_set.selections if selection_set else ():
+        if not isinstance(node, FieldNode) or node.selection_set is None or node.name.value.startswith("__"):
             continue
-        size = next((value_from_ast_untyped(a.value, variables) for a in field.arguments or ()
+        size = next((value_from_ast_untyped(a.value, variables) for a in node.arguments or ()
                      if a.name.value in ("first", "last")), None)
         if size is None:
-            total += 1 + _selection_cost(field.selection_set, variables)
+            total += 1 + _selection_cost(node.selection_set, variables)
             continue
         per_node = 0
-        for child in field.selection_set.selections:
+        for child in node.selection_set.selections:
             if isinstance(child, FieldNode) and child.name.value == "nodes":
                 per_node += 1 + _selection_cost(child.selection_set, variables)
             elif isinstance(child, FieldNode) and child.name.value == "edges":

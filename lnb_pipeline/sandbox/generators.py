@@ -12,13 +12,13 @@ import math
 import random
 import unicodedata
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import product as cartesian_product
 from typing import Any, NamedTuple
 
 DEMO_SEED = 20260101
 SCALE_SEED = 20260102
-EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 RETAILER_REFERENCE_METAFIELD = "lenewblack.retailer_reference"
 SECONDARY_QUANTITY_NAMES = ("committed", "reserved", "damaged", "safety_stock", "quality_control", "incoming")
 

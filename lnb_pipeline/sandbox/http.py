@@ -15,10 +15,11 @@ import threading
 import time
 import traceback
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 FAULT_KINDS = ("http_500", "http_503", "timeout", "drop", "throttle", "malformed_json", "lost_ack")

@@ -6,7 +6,11 @@ Blocked orders are WARN: they keep their LNB status and go out by themselves onc
 import dagster as dg
 import polars as pl
 
-from lnb_pipeline.defs.orders.assets import SAMPLE_ROWS, OrderBatch, lnb_orders_for_export
+from lnb_pipeline.defs.orders.assets import (
+    SAMPLE_ROWS,
+    OrderBatch,
+    lnb_orders_for_export,
+)
 from lnb_pipeline.rules.orders import (
     ORDER_BLOCKED,
     REASON_INVALID_EAN13,

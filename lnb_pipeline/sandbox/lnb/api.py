@@ -14,10 +14,11 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote
 
 from lnb_pipeline.sandbox.http import Request, Response, SandboxApi

@@ -25,9 +25,24 @@ from graphql import (
 )
 
 from lnb_pipeline.sandbox.http import Request, Response, SandboxApi
-from lnb_pipeline.sandbox.scenario import STORED_QUANTITY_NAMES, load_scenario, validate_scenario
-from lnb_pipeline.sandbox.shopify.bulk import BULK_ERROR_CODES, BulkOperations, BulkQueryError, BulkSettings
-from lnb_pipeline.sandbox.shopify.cost import MAX_QUERY_COST, PLANS, LeakyBucket, Plan, QueryCost
+from lnb_pipeline.sandbox.scenario import (
+    STORED_QUANTITY_NAMES,
+    load_scenario,
+    validate_scenario,
+)
+from lnb_pipeline.sandbox.shopify.bulk import (
+    BULK_ERROR_CODES,
+    BulkOperations,
+    BulkQueryError,
+    BulkSettings,
+)
+from lnb_pipeline.sandbox.shopify.cost import (
+    MAX_QUERY_COST,
+    PLANS,
+    LeakyBucket,
+    Plan,
+    QueryCost,
+)
 from lnb_pipeline.sandbox.shopify.orders import B2B_PLANS, create_order
 from lnb_pipeline.sandbox.shopify.resolvers import RESOLVERS, SOURCES, Context, page
 from lnb_pipeline.sandbox.shopify.state import ShopifyState, gid, now_iso
