@@ -50,7 +50,12 @@ from lnb_pipeline.defs.orders.checks import (
     order_lines_match_shopify_variants,
     retailer_references_valid,
 )
-from lnb_pipeline.defs.orders.schedules import lnb_orders_sensor
+from lnb_pipeline.defs.orders.schedules import (
+    NO_STOCK_READ,
+    STOCK_READ,
+    lnb_orders_sensor,
+    orders_export_schedule,
+)
 from lnb_pipeline.defs.orders.settings import OrderFlowSettings
 from lnb_pipeline.defs.shopify.resources import ShopifyResource
 from lnb_pipeline.rules.orders import order_content_hash
@@ -751,14 +756,27 @@ def test_task_log_has_a_line_per_order_and_per_blocked_line(sandbox: Sandbox, tm
 
 # --- the sensor ---------------------------------------------------------------------------------
 
-def _tick(sandbox: Sandbox, tmp_path: Path, cursor: str | None) -> dg.SensorResult | dg.SkipReason:
-    """One evaluation of ``lnb_orders_sensor`` from ``cursor``, as the daemon would run it."""
+def _tick(sandbox: Sandbox, tmp_path: Path, cursor: str | None,
+          stock_read: bool = True) -> dg.SensorResult | dg.SkipReason:
+    """One evaluation of ``lnb_orders_sensor`` from ``cursor``, as the daemon would run it, in an
+    instance where the stock flow has (or has not) read Shopify's variants yet."""
     with dg.DagsterInstance.ephemeral() as instance:
+        if stock_read:
+            instance.report_runless_asset_event(dg.AssetMaterialization(STOCK_READ))
         context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={
             "lenewblack": _lenewblack(sandbox),
             "order_flow_settings": OrderFlowSettings(task_log_dir=str(tmp_path)),
         })
         return lnb_orders_sensor(context)
+
+
+def test_sensor_and_schedule_wait_for_the_first_stock_read(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Without a variant read an export can only fail: on a fresh install both triggers wait, saying why."""
+    assert _tick(sandbox, tmp_path, None, stock_read=False) == dg.SkipReason(NO_STOCK_READ)
+    with dg.instance_for_test() as instance:
+        assert orders_export_schedule(dg.build_schedule_context(instance=instance)) == dg.SkipReason(NO_STOCK_READ)
+        instance.report_runless_asset_event(dg.AssetMaterialization(STOCK_READ))
+        assert orders_export_schedule(dg.build_schedule_context(instance=instance)) == dg.RunRequest()
 
 
 def test_sensor_requests_one_run_per_set_of_orders_entering_the_export_status(

@@ -23,7 +23,16 @@ orders_export = dg.define_asset_job(
     tags={FLOW_TAG: "orders"},
 )
 
-orders_export_schedule = dg.ScheduleDefinition(
+STOCK_READ = dg.AssetKey("shopify_inventory_levels")
+NO_STOCK_READ = ("Waiting for the first Shopify stock read: orders are matched to the variants it found. "
+                 "Run inventory_sync (or materialize shopify_inventory_levels) once.")
+
+
+def _stock_never_read(instance: dg.DagsterInstance) -> bool:
+    return instance.get_latest_materialization_event(STOCK_READ) is None
+
+
+@dg.schedule(
     name="orders_export_schedule",
     job=orders_export,
     cron_schedule=os.environ.get("LNB_ORDERS_CRON", DEFAULT_ORDERS_CRON),
@@ -32,6 +41,10 @@ orders_export_schedule = dg.ScheduleDefinition(
     description="Exports every order in LNB_ORDER_EXPORT_STATUS on LNB_ORDERS_CRON (default hourly), "
                 "blocked ones included once fixed.",
 )
+def orders_export_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    if _stock_never_read(context.instance):
+        return dg.SkipReason(NO_STOCK_READ)
+    return dg.RunRequest()
 
 
 @dg.sensor(
@@ -43,6 +56,8 @@ orders_export_schedule = dg.ScheduleDefinition(
 def lnb_orders_sensor(context: dg.SensorEvaluationContext, lenewblack: LeNewBlackResource,
                       order_flow_settings: OrderFlowSettings) -> dg.SensorResult | dg.SkipReason:
     """Cursor: the newest ``update_time`` seen and the references seen at that instant (LNB filters are inclusive)."""
+    if _stock_never_read(context.instance):
+        return dg.SkipReason(NO_STOCK_READ)
     cursor = json.loads(context.cursor) if context.cursor else {"update_time": None, "references": []}
     status = order_flow_settings.order_settings().export_status
     orders = lenewblack.get_client(context.log).iter_orders(status=status, update_time_from=cursor["update_time"])
