@@ -11,6 +11,7 @@ from lnb_pipeline.defs.inventory.settings import InventorySettings
 from lnb_pipeline.defs.lenewblack.resources import LeNewBlackResource
 from lnb_pipeline.defs.shopify.resources import ShopifyResource
 from lnb_pipeline.defs.task_logs import write_task_log
+from lnb_pipeline.rules.plots import change_histogram_svg, svg_markdown_image
 from lnb_pipeline.rules.stock import (
     STATUS_CHANGED,
     STATUS_EXCLUDED,
@@ -139,6 +140,8 @@ def lnb_stock_preview(context: dg.AssetExecutionContext, lenewblack: LeNewBlackR
            for status in (STATUS_UNCHANGED, STATUS_CHANGED, STATUS_NEW_TO_LNB, STATUS_MISSING_FROM_SHOPIFY,
                           STATUS_EXCLUDED)},
         "largest_changes": dg.MetadataValue.md(markdown_table(largest_changes(preview, SAMPLE_ROWS))),
+        "changes_by_magnitude": dg.MetadataValue.md(
+            svg_markdown_image(change_histogram_svg(preview), "Stock changes by magnitude")),
     })
 
 
