@@ -46,6 +46,8 @@ UNIQUE_CHECK = "every_exported_order_unique_in_shopify"
 FAILURES_CHECK = "no_export_failures"
 REJECTED_CHECK = "no_order_rejected_by_shopify"
 CHANGED_CHECK = "no_order_changed_after_export"
+BLOCKED_REASONS = "blocked_reasons"
+"""Metadata of `lnb_orders_for_export`: every blocked order as ``{"reference", "reasons"}`` (read by the alerts)."""
 SAMPLE_ROWS = 20
 PROGRESS_EVERY_SECONDS = 10.0
 
@@ -127,6 +129,7 @@ def lnb_orders_for_export(context: dg.AssetExecutionContext, config: OrderSelect
         "blocked": dg.MetadataValue.md(markdown_table(
             blocked.select("reference", "retailer_reference", pl.col("reasons").list.join("; ")), SAMPLE_ROWS)),
         "skipped": dg.MetadataValue.md(markdown_table(batch.skipped, SAMPLE_ROWS)),
+        BLOCKED_REASONS: dg.MetadataValue.json(blocked.select("reference", "reasons").to_dicts()),
     })
 
 
