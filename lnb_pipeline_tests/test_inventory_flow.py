@@ -19,6 +19,7 @@ import polars as pl
 import pytest
 import requests
 from conftest import reset_sandbox
+from dagster_results import asset_metadata, check_evaluation, check_metadata
 
 from lnb_pipeline.definitions import defs
 from lnb_pipeline.defs.inventory import schedules
@@ -132,27 +133,13 @@ def _push_calls(sandbox: Sandbox) -> list[tuple[str, list[dict[str, Any]]]]:
             for entry in recent if entry["method"] == "POST" and entry["path"].startswith(PUSH_PREFIX)]
 
 
-def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
-    [materialization] = result.asset_materializations_for_node(asset)
-    return {name: value.value for name, value in materialization.metadata.items()}
-
-
-def _check(result: dg.ExecuteInProcessResult, name: str) -> dg.AssetCheckEvaluation:
-    [evaluation] = [e for e in result.get_asset_check_evaluations() if e.check_name == name]
-    return evaluation
-
-
-def _check_metadata(result: dg.ExecuteInProcessResult, name: str) -> dict[str, Any]:
-    return {key: value.value for key, value in _check(result, name).metadata.items()}
-
-
 def _materialized(result: dg.ExecuteInProcessResult) -> list[str]:
     return [event.asset_key.to_user_string() for event in result.get_asset_materialization_events()]
 
 
 def _task_log(result: dg.ExecuteInProcessResult, tmp_path: Path) -> list[tuple[str | None, ...]]:
     """The push's task log rows; the file must be where the metadata says, under the run's id."""
-    path = Path(_metadata(result, "lnb_stock_push")["task_log"])
+    path = Path(asset_metadata(result, "lnb_stock_push")["task_log"])
     assert path == tmp_path / result.run_id / "lnb_stock_push.csv"
     log = pl.read_csv(path, infer_schema=False)
     assert tuple(log.columns) == LOG_COLUMNS
@@ -180,7 +167,7 @@ def test_stock_is_summed_over_active_locations_with_negative_levels_counting_zer
 
     assert result.success
     assert _lnb_stock(sandbox) == {EAN_1: 5, EAN_2: 10, EAN_3: 0}
-    assert _metadata(result, "available_to_sell")["units_exported"] == 15
+    assert asset_metadata(result, "available_to_sell")["units_exported"] == 15
 
 
 @pytest.mark.parametrize(("locations", "expected", "summed_over"), [
@@ -200,7 +187,7 @@ def test_locations_are_chosen_by_name_or_id_and_default_to_the_active_ones(
 
     assert result.success
     assert _lnb_stock(sandbox) == expected
-    assert _metadata(result, "available_to_sell")["locations"] == summed_over
+    assert asset_metadata(result, "available_to_sell")["locations"] == summed_over
 
 
 def test_variants_sharing_a_key_are_all_excluded_and_lnb_keeps_its_quantity(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -217,9 +204,9 @@ def test_variants_sharing_a_key_are_all_excluded_and_lnb_keeps_its_quantity(sand
 
     assert result.success
     assert _lnb_stock(sandbox) == {EAN_1: 4, UPC_AS_EAN13: 1, EAN_2: 6}
-    evaluation = _check(result, "keys_unique")
+    evaluation = check_evaluation(result, "keys_unique")
     assert (evaluation.passed, evaluation.severity) == (False, dg.AssetCheckSeverity.WARN)
-    assert _check_metadata(result, "keys_unique")["excluded_variants"] == 4
+    assert check_metadata(result, "keys_unique")["excluded_variants"] == 4
     shared_upc = f"duplicate key {UPC_AS_EAN13}: shared by 2 variants ({_gid(3)}, {_gid(4)})"
     shared_ean = f"duplicate key {EAN_1}: shared by 2 variants ({_gid(1)}, {_gid(2)})"
     assert _task_log(result, tmp_path) == [
@@ -261,19 +248,19 @@ def test_asset_checks_report_counts_and_a_sample_of_the_offending_rows(sandbox: 
     result = _materialize(sandbox, tmp_path, max_invalid_percent=NO_SHARE_LIMIT)
 
     header = "| variant_id | sku | barcode | excluded_reason |\n| --- | --- | --- | --- |\n"
-    assert _check_metadata(result, "ean13_check_digits_valid") == {
+    assert check_metadata(result, "ean13_check_digits_valid") == {
         "excluded_variants": 2,
         "sample": header + f"| {_gid(2)} | TYPO-2 | {BAD_CHECK_DIGIT} | invalid EAN13 check digit |\n"
                            f"| {_gid(4)} | EAN8-4 | 12345670 | not an EAN13 (8 digits) |",
     }
-    assert _check_metadata(result, "keys_present") == {
+    assert check_metadata(result, "keys_present") == {
         "excluded_variants": 1, "sample": header + f"| {_gid(3)} | NOBAR-3 |  | missing barcode |"}
-    assert _check_metadata(result, "keys_unique") == {"excluded_variants": 0, "sample": header.rstrip("\n")}
-    assert [_check(result, name).passed for name in ("ean13_check_digits_valid", "keys_present", "keys_unique")] \
+    assert check_metadata(result, "keys_unique") == {"excluded_variants": 0, "sample": header.rstrip("\n")}
+    assert [check_evaluation(result, name).passed for name in ("ean13_check_digits_valid", "keys_present", "keys_unique")] \
         == [False, False, True]
-    assert _check_metadata(result, "excluded_share_within_limit") == {
+    assert check_metadata(result, "excluded_share_within_limit") == {
         "invalid_variants": 3, "variants": 4, "invalid_percent": 75.0, "limit_percent": NO_SHARE_LIMIT}
-    assert _check_metadata(result, "variant_count_matches_shopify") == {
+    assert check_metadata(result, "variant_count_matches_shopify") == {
         "variants_read": 4, "variants_expected": 4, "shortfall": 0}
 
 
@@ -290,7 +277,7 @@ def test_sku_key_mode_pushes_by_sku(sandbox: Sandbox, tmp_path: Path) -> None:
     assert result.success
     assert _lnb_stock(sandbox, "sku") == {"LS-BLU-M": 5, "WC-CML-L": 3}
     assert _push_calls(sandbox) == [("sku", [{"sku": "LS-BLU-M", "in_stock": 5}, {"sku": "WC-CML-L", "in_stock": 3}])]
-    assert _check_metadata(result, "keys_present")["excluded_variants"] == 1
+    assert check_metadata(result, "keys_present")["excluded_variants"] == 1
 
 
 def test_safety_buffer_is_held_back_once_per_key_and_never_goes_below_zero(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -360,10 +347,10 @@ def test_job_pushes_only_changed_keys_and_everything_on_full_refresh(
     assert delta.success
     assert _push_calls(sandbox) == [("ean", [{"ean13": EAN_2, "in_stock": 3}])]
     assert _lnb_stock(sandbox) == {EAN_1: 5, EAN_2: 3, EAN_9: 7}
-    assert {name: _metadata(delta, "lnb_stock_push")[name]
+    assert {name: asset_metadata(delta, "lnb_stock_push")[name]
             for name in ("keys_pushed", "keys_rejected", "batch_calls", "full_refresh")} \
         == {"keys_pushed": 1, "keys_rejected": 0, "batch_calls": 1, "full_refresh": False}
-    assert _check(delta, "every_push_item_accepted").passed
+    assert check_evaluation(delta, "every_push_item_accepted").passed
 
     full = _run_job(FULL_REFRESH)
 
@@ -371,7 +358,7 @@ def test_job_pushes_only_changed_keys_and_everything_on_full_refresh(
     assert _push_calls(sandbox)[1:] == [("ean", [{"ean13": EAN_1, "in_stock": 5}, {"ean13": EAN_2, "in_stock": 3},
                                                  {"ean13": EAN_3, "in_stock": 4}])]
     assert _lnb_stock(sandbox) == {EAN_1: 5, EAN_2: 3, EAN_9: 7}
-    assert _metadata(full, "lnb_stock_push")["full_refresh"] is True
+    assert asset_metadata(full, "lnb_stock_push")["full_refresh"] is True
 
 
 def test_task_log_has_one_line_per_key_with_its_outcome(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -405,14 +392,14 @@ def test_keys_lnb_rejects_are_recorded_and_the_run_still_succeeds(sandbox: Sandb
 
     assert result.success
     assert _lnb_stock(sandbox) == {EAN_1: 5, EAN_2: 3, EAN_9: 7}
-    evaluation = _check(result, "every_push_item_accepted")
+    evaluation = check_evaluation(result, "every_push_item_accepted")
     assert (evaluation.passed, evaluation.severity) == (False, dg.AssetCheckSeverity.WARN)
     rejection = f"ean13: No stock row with EAN13 {EAN_3}"
-    assert _check_metadata(result, "every_push_item_accepted") == {
+    assert check_metadata(result, "every_push_item_accepted") == {
         "rejected": 1,
         "sample": f"| key | quantity | detail |\n| --- | --- | --- |\n| {EAN_3} | 4 | {rejection} |",
     }
-    assert (_metadata(result, "lnb_stock_push")["keys_pushed"], _metadata(result, "lnb_stock_push")["keys_rejected"]) \
+    assert (asset_metadata(result, "lnb_stock_push")["keys_pushed"], asset_metadata(result, "lnb_stock_push")["keys_rejected"]) \
         == (2, 1)
     assert _task_log(result, tmp_path) == [
         (EAN_9, None, "in LNB only, left unchanged", "7", None),
@@ -442,7 +429,7 @@ def test_a_503_during_the_push_is_retried_and_nothing_is_lost(sandbox: Sandbox, 
     assert stats["faults_injected"] == {"http_503": 1}
     assert stats["requests"]["POST /multi/inventory/ean"] == 3
     assert stats["statuses"]["503"] == 1
-    assert {name: _metadata(result, "lnb_stock_push")[name] for name in ("keys_pushed", "keys_rejected", "batch_calls")} \
+    assert {name: asset_metadata(result, "lnb_stock_push")[name] for name in ("keys_pushed", "keys_rejected", "batch_calls")} \
         == {"keys_pushed": 3, "keys_rejected": 0, "batch_calls": 2}
 
 
@@ -457,7 +444,7 @@ def test_paginated_and_bulk_reads_give_the_same_stock(sandbox: Sandbox, tmp_path
 
     assert result.success
     assert _lnb_stock(sandbox, "sku") == {f"GEN-{n:03d}": n % 7 + max(n % 5 - 2, 0) for n in range(1, 301)}
-    levels = _metadata(result, "shopify_inventory_levels")
+    levels = asset_metadata(result, "shopify_inventory_levels")
     assert (levels["read_mode"], levels["variants_read"], levels["rows"]) == (read_mode, 300, 600)
     shopify_calls = requests.get(f"{sandbox.shopify.url}/_sandbox/stats", timeout=10).json()["requests"]
     if read_mode == "paginated":
@@ -483,7 +470,7 @@ def test_preview_alone_shows_what_would_change_and_pushes_nothing(sandbox: Sandb
     assert "lnb_stock_push" not in _materialized(result)
     assert _push_calls(sandbox) == []
     assert _lnb_stock(sandbox) == {EAN_1: 5, EAN_2: 8, EAN_4: 0, EAN_9: 7}
-    preview = _metadata(result, "lnb_stock_preview")
+    preview = asset_metadata(result, "lnb_stock_preview")
     assert {name: value for name, value in preview.items() if name.startswith("keys_")} == {
         "keys_unchanged": 1, "keys_changed": 2, "keys_new_to_lnb": 1, "keys_missing_from_shopify": 1,
         "keys_excluded": 0}
@@ -512,9 +499,9 @@ def test_more_than_the_allowed_share_of_invalid_variants_blocks_the_push(
 
     result = _materialize(sandbox, tmp_path)
 
-    evaluation = _check(result, "excluded_share_within_limit")
+    evaluation = check_evaluation(result, "excluded_share_within_limit")
     assert (evaluation.passed, evaluation.severity) == (not blocked, dg.AssetCheckSeverity.ERROR)
-    assert _check_metadata(result, "excluded_share_within_limit") == {
+    assert check_metadata(result, "excluded_share_within_limit") == {
         "invalid_variants": invalid, "variants": 5, "invalid_percent": 20.0 * invalid, "limit_percent": 20}
     assert result.success is not blocked
     assert ("lnb_stock_push" in _materialized(result)) is not blocked

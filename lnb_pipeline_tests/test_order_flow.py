@@ -29,6 +29,7 @@ import polars as pl
 import pytest
 import requests
 from conftest import reset_sandbox
+from dagster_results import asset_metadata, check_evaluation, check_metadata
 
 from lnb_pipeline.definitions import defs
 from lnb_pipeline.defs.inventory.assets import (
@@ -285,20 +286,6 @@ def _stats(url: str) -> dict[str, Any]:
     return requests.get(f"{url}/_sandbox/stats", timeout=10).json()
 
 
-def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
-    [materialization] = result.asset_materializations_for_node(asset)
-    return {name: value.value for name, value in materialization.metadata.items()}
-
-
-def _check(result: dg.ExecuteInProcessResult, name: str) -> dg.AssetCheckEvaluation:
-    [evaluation] = [e for e in result.get_asset_check_evaluations() if e.check_name == name]
-    return evaluation
-
-
-def _check_metadata(result: dg.ExecuteInProcessResult, name: str) -> dict[str, Any]:
-    return {key: value.value for key, value in _check(result, name).metadata.items()}
-
-
 def _failed_checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckSeverity]:
     return {e.check_name: e.severity for e in result.get_asset_check_evaluations() if not e.passed}
 
@@ -312,7 +299,7 @@ def _read_task_log(log_dir: Path, run_id: str) -> list[tuple[str | None, ...]]:
 
 def _task_log(result: dg.ExecuteInProcessResult, tmp_path: Path) -> list[tuple[str | None, ...]]:
     """The export's task log rows; the file must be where the metadata says, under the run's id."""
-    assert _metadata(result, "shopify_orders_from_lnb")["task_log"] == \
+    assert asset_metadata(result, "shopify_orders_from_lnb")["task_log"] == \
         str(tmp_path / result.run_id / "shopify_orders_from_lnb.csv")
     return _read_task_log(tmp_path, result.run_id)
 
@@ -406,7 +393,7 @@ def test_demo_exports_each_exportable_order_once_and_blocks_the_rest_with_every_
     assert _lnb_statuses(sandbox, DEMO_CONFIRMED) == {
         **dict.fromkeys(DEMO_EXPORTABLE, "invoicing"), **dict.fromkeys(DEMO_BLOCKED, "confirmed")}
 
-    selection = _metadata(result, "lnb_orders_for_export")
+    selection = asset_metadata(result, "lnb_orders_for_export")
     assert {name: selection[name] for name in ("orders_selected", "orders_exportable", "orders_blocked",
                                                "orders_skipped", "selection", "blocked")} == {
         "orders_selected": 15, "orders_exportable": 5, "orders_blocked": 10, "orders_skipped": 0,
@@ -419,10 +406,10 @@ def test_demo_exports_each_exportable_order_once_and_blocks_the_rest_with_every_
         **{ref: ("blocked", None, "; ".join(reasons)) for ref, reasons in DEMO_BLOCKED.items()}}
     assert _failed_checks(result) == dict.fromkeys([*DEMO_CHECK_SAMPLES, "no_order_blocked"],
                                                    dg.AssetCheckSeverity.WARN)
-    assert {name: _check_metadata(result, name)["sample"] for name in DEMO_CHECK_SAMPLES} == DEMO_CHECK_SAMPLES
-    assert _check_metadata(result, "no_order_blocked")["blocked_orders"] == 10
-    assert _check_metadata(result, "no_order_blocked")["orders"] == _metadata(result, "lnb_orders_for_export")["blocked"]
-    assert _metadata(result, "shopify_orders_from_lnb")["orders: created in Shopify"] == 5
+    assert {name: check_metadata(result, name)["sample"] for name in DEMO_CHECK_SAMPLES} == DEMO_CHECK_SAMPLES
+    assert check_metadata(result, "no_order_blocked")["blocked_orders"] == 10
+    assert check_metadata(result, "no_order_blocked")["sample"] == asset_metadata(result, "lnb_orders_for_export")["blocked"]
+    assert asset_metadata(result, "shopify_orders_from_lnb")["orders: created in Shopify"] == 5
 
     again = _export(sandbox, tmp_path)
 
@@ -475,12 +462,12 @@ def test_each_rule_blocks_its_order_in_lnb_and_lets_the_others_go(
     assert _lnb_statuses(sandbox, ["LNB-0001", "LNB-0002"]) == {"LNB-0001": "invoicing", "LNB-0002": "confirmed"}
     assert _outcomes(result, tmp_path) == {"LNB-0001": (CREATED, "#1001", None),
                                            "LNB-0002": ("blocked", None, "; ".join(reasons))}
-    assert _metadata(result, "lnb_orders_for_export")["blocked"].endswith(f"| {'; '.join(reasons)} |")
+    assert asset_metadata(result, "lnb_orders_for_export")["blocked"].endswith(f"| {'; '.join(reasons)} |")
     assert _failed_checks(result) == dict.fromkeys((*failing_checks, "no_order_blocked"), dg.AssetCheckSeverity.WARN)
-    assert _check_metadata(result, "no_order_blocked")["orders"] == _metadata(result, "lnb_orders_for_export")["blocked"]
+    assert check_metadata(result, "no_order_blocked")["sample"] == asset_metadata(result, "lnb_orders_for_export")["blocked"]
     for name in failing_checks:
-        assert _check_metadata(result, name)["blocked_orders"] == 1
-        assert "| LNB-0002 |" in _check_metadata(result, name)["sample"]
+        assert check_metadata(result, name)["blocked_orders"] == 1
+        assert "| LNB-0002 |" in check_metadata(result, name)["sample"]
 
 
 @pytest.mark.parametrize(("extra_currencies", "outcome"), [("", "blocked"), ("USD", CREATED)])
@@ -584,7 +571,7 @@ def test_explicit_selection_exports_only_the_listed_orders_and_never_canceled_or
         "LNB-0005": (CREATED, "#1001", None),
         "LNB-9999": ("skipped", None, "no such order in LNB"),
     }
-    selection = _metadata(result, "lnb_orders_for_export")
+    selection = asset_metadata(result, "lnb_orders_for_export")
     assert {name: selection[name] for name in ("orders_selected", "orders_skipped", "selection", "skipped")} == {
         "orders_selected": 2, "orders_skipped": 3, "selection": "listed in run config",
         "skipped": "| reference | reason |\n| --- | --- |\n| LNB-9999 | no such order in LNB |\n"
@@ -614,9 +601,9 @@ def test_company_match_orders_for_the_company_location_where_shopify_allows_b2b(
     else:
         assert outcomes["LNB-0001"] == (
             REJECTED, None, "order.companyLocationId: B2B orders (companyLocationId) need Shopify Plus. (INVALID)")
-        assert _metadata(result, "shopify_orders_from_lnb")["orders: rejected by Shopify"] == 1
+        assert asset_metadata(result, "shopify_orders_from_lnb")["orders: rejected by Shopify"] == 1
         assert _failed_checks(result)["no_order_rejected_by_shopify"] == dg.AssetCheckSeverity.WARN
-        assert "| LNB-0001 | order.companyLocationId:" in _check_metadata(result, "no_order_rejected_by_shopify")["orders"]
+        assert "| LNB-0001 | order.companyLocationId:" in check_metadata(result, "no_order_rejected_by_shopify")["orders"]
         assert _names_by_reference(sandbox) == {}
         assert _lnb_statuses(sandbox, ["LNB-0001", "LNB-0002"]) == {"LNB-0001": "confirmed", "LNB-0002": "confirmed"}
 
@@ -642,7 +629,7 @@ def test_a_crash_between_the_shopify_create_and_the_lnb_update_never_creates_a_s
     assert outcomes["LNB-0001"][2].startswith("in Shopify but the LNB status change failed (")
     assert outcomes["LNB-0001"][2].endswith("); the next run finishes it without creating again")
     assert _failed_checks(crashed) == {"no_export_failures": dg.AssetCheckSeverity.ERROR}
-    assert _check_metadata(crashed, "no_export_failures")["failed"] == 2
+    assert check_metadata(crashed, "no_export_failures")["failed"] == 2
 
     _clear_faults(sandbox.lnb.url)
     recovered = _export(sandbox, tmp_path)
@@ -697,7 +684,7 @@ def test_two_shopify_orders_with_one_reference_are_an_error_and_lnb_is_left_alon
         DUPLICATE, None,
         "2 Shopify orders (#9001, #9002) carry this reference: resolve in Shopify; LNB status left unchanged")
     assert _failed_checks(result) == {"every_exported_order_unique_in_shopify": dg.AssetCheckSeverity.ERROR}
-    assert _check_metadata(result, "every_exported_order_unique_in_shopify") == {
+    assert check_metadata(result, "every_exported_order_unique_in_shopify") == {
         "references_checked": 2, "not_unique": 1,
         "offending": "| reference | shopify_orders | names |\n| --- | --- | --- |\n| LNB-0001 | 2 | #9001, #9002 |"}
 
@@ -708,8 +695,8 @@ def test_an_order_edited_after_export_is_reported_not_sent_again(sandbox: Sandbo
     """As LNB's own connector promises: Shopify keeps what it got; the edit is listed for a human to apply."""
     _load(sandbox, [_lnb_order("LNB-0001"), _lnb_order("LNB-0002")])
     exported = _export(sandbox, tmp_path)
-    assert _check(exported, "no_order_changed_after_export").passed
-    assert _metadata(exported, "lnb_orders_changed_after_export")["exported_orders_checked"] == 2
+    assert check_evaluation(exported, "no_order_changed_after_export").passed
+    assert asset_metadata(exported, "lnb_orders_changed_after_export")["exported_orders_checked"] == 2
 
     _edit_lnb_order(sandbox, "LNB-0001", {"items": [_item(EAN_1, "TS-BLU-M", 5)]})
     _set_lnb_status(sandbox, "LNB-0002", "invoicing")
@@ -723,12 +710,12 @@ def test_an_order_edited_after_export_is_reported_not_sent_again(sandbox: Sandbo
     edited_at = _lnb_order_now(sandbox, "LNB-0001")["update_time"]
     table = ("| reference | shopify_order | lnb_update_time | action |\n| --- | --- | --- | --- |\n"
              f"| LNB-0001 | #1001 | {edited_at} | {CHANGED} |")
-    assert _metadata(result, "lnb_orders_changed_after_export") == {
+    assert asset_metadata(result, "lnb_orders_changed_after_export") == {
         "exported_orders_checked": 2, "changed_after_export": 1, "changed": table,
-        "path": _metadata(result, "lnb_orders_changed_after_export")["path"]}
-    evaluation = _check(result, "no_order_changed_after_export")
+        "path": asset_metadata(result, "lnb_orders_changed_after_export")["path"]}
+    evaluation = check_evaluation(result, "no_order_changed_after_export")
     assert (evaluation.passed, evaluation.severity) == (False, dg.AssetCheckSeverity.WARN)
-    assert _check_metadata(result, "no_order_changed_after_export") == {"changed_after_export": 1, "orders": table}
+    assert check_metadata(result, "no_order_changed_after_export") == {"changed_after_export": 1, "orders": table}
 
 
 # --- task log -----------------------------------------------------------------------------------

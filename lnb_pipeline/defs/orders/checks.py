@@ -40,6 +40,18 @@ def _lines_result(offending: pl.DataFrame, rule: str) -> dg.AssetCheckResult:
     )
 
 
+def _orders_result(offending: pl.DataFrame, rule: str) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=offending.is_empty(),
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{len(offending)} orders {rule}." if len(offending) else None,
+        metadata={"blocked_orders": len(offending),
+                  "sample": dg.MetadataValue.md(markdown_table(
+                      offending.select("reference", "retailer_reference", pl.col("reasons").list.join("; ")),
+                      SAMPLE_ROWS))},
+    )
+
+
 @dg.asset_check(asset=lnb_orders_for_export, description="Every order line has an EAN13 or a SKU.")
 def order_lines_have_codes(lnb_orders_for_export: OrderBatch) -> dg.AssetCheckResult:
     return _lines_result(_lines_with(lnb_orders_for_export, (REASON_NO_CODE,)), "without EAN13 or SKU")
@@ -59,27 +71,11 @@ def retailer_references_valid(lnb_orders_for_export: OrderBatch) -> dg.AssetChec
     reasons = (REASON_RETAILER_REFERENCE_MISSING, REASON_NO_CUSTOMER, REASON_NO_COMPANY)
     offending = lnb_orders_for_export.validation.filter(
         pl.col("reasons").list.eval(pl.any_horizontal([pl.element().str.starts_with(r) for r in reasons])).list.any())
-    return dg.AssetCheckResult(
-        passed=offending.is_empty(),
-        severity=dg.AssetCheckSeverity.WARN,
-        description=f"{len(offending)} orders blocked by their retailer reference." if len(offending) else None,
-        metadata={"blocked_orders": len(offending),
-                  "sample": dg.MetadataValue.md(markdown_table(
-                      offending.select("reference", "retailer_reference", pl.col("reasons").list.join("; ")),
-                      SAMPLE_ROWS))},
-    )
+    return _orders_result(offending, "blocked by their retailer reference")
 
 
 @dg.asset_check(asset=lnb_orders_for_export,
                 description="No selected order is blocked; each blocked one is listed with every reason.")
 def no_order_blocked(lnb_orders_for_export: OrderBatch) -> dg.AssetCheckResult:
     blocked = lnb_orders_for_export.validation.filter(pl.col("status") == ORDER_BLOCKED)
-    return dg.AssetCheckResult(
-        passed=blocked.is_empty(),
-        severity=dg.AssetCheckSeverity.WARN,
-        description=f"{len(blocked)} orders blocked: they keep their LNB status until fixed." if len(blocked) else None,
-        metadata={"blocked_orders": len(blocked),
-                  "orders": dg.MetadataValue.md(markdown_table(
-                      blocked.select("reference", "retailer_reference", pl.col("reasons").list.join("; ")),
-                      SAMPLE_ROWS))},
-    )
+    return _orders_result(blocked, "blocked: they keep their LNB status until fixed")
