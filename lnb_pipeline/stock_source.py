@@ -59,7 +59,7 @@ def read_stock(client: ShopifyClient, *, mode: ReadMode, bulk_threshold: int, lo
              expected, "bulk operation" if chosen == "bulk" else "pages", mode, bulk_threshold)
     if chosen == "bulk":
         operation = client.run_bulk_query(VARIANT_STOCK_BULK_QUERY, timeout_seconds=bulk_timeout_seconds)
-        variants: Iterable[dict[str, Any]] = _bulk_variants(client, operation.get("url"))
+        variants: Iterable[dict[str, Any]] = group_bulk_lines(client.stream_bulk_lines(operation.get("url")), "levels")
     else:
         variables = {"query": None, "levels": max(1, min(location_count, 250))}
         variants = _paged_variants(client, variables)
@@ -70,10 +70,6 @@ def _paged_variants(client: ShopifyClient, variables: dict[str, Any]) -> Iterato
     for node in client.paginate(VARIANT_STOCK_PAGE_QUERY, variables, ("productVariants",), label="variant stock"):
         item = node.get("inventoryItem") or {}
         yield {**node, "levels": ((item.get("inventoryLevels") or {}).get("nodes") or [])}
-
-
-def _bulk_variants(client: ShopifyClient, url: str | None) -> Iterator[dict[str, Any]]:
-    return group_bulk_lines(client.stream_bulk_lines(url), "levels")
 
 
 def _levels_frame(variants: Iterable[dict[str, Any]]) -> pl.DataFrame:

@@ -8,18 +8,15 @@ the buyers see is the only result that matters.
 
 from __future__ import annotations
 
-import importlib
-import os
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import dagster as dg
 import polars as pl
 import pytest
 import requests
 from conftest import reset_sandbox
-from dagster_results import asset_metadata, check_evaluation, check_metadata
+from helpers import asset_metadata, check_evaluation, check_metadata, reloaded_under
 
 from lnb_pipeline.definitions import defs
 from lnb_pipeline.defs.inventory import schedules
@@ -541,16 +538,7 @@ def test_an_unknown_location_fails_the_run_naming_it(sandbox: Sandbox, tmp_path:
 
 def _schedule_under(environment: dict[str, str | None]) -> dg.ScheduleDefinition:
     """The schedule as its module builds it when imported with ``environment`` (None: unset)."""
-    try:
-        with mock.patch.dict(os.environ):
-            for name, value in environment.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-            return importlib.reload(schedules).inventory_sync_schedule
-    finally:
-        importlib.reload(schedules)
+    return reloaded_under(schedules, environment, lambda module: module.inventory_sync_schedule)
 
 
 def test_schedule_takes_cron_and_timezone_from_the_environment() -> None:

@@ -9,7 +9,6 @@ Shopify holds (``orders(query: "source_identifier:…")``) and each order's stat
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import shutil
@@ -22,14 +21,13 @@ from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import dagster as dg
 import polars as pl
 import pytest
 import requests
 from conftest import reset_sandbox
-from dagster_results import asset_metadata, check_evaluation, check_metadata
+from helpers import asset_metadata, check_evaluation, check_metadata, reloaded_under
 
 from lnb_pipeline.definitions import defs
 from lnb_pipeline.defs.inventory.assets import (
@@ -799,17 +797,8 @@ def test_sensor_requests_one_run_per_set_of_orders_entering_the_export_status(
 
 def _schedules_under(environment: dict[str, str | None]) -> tuple[dg.ScheduleDefinition, dg.SensorDefinition]:
     """The schedule and sensor as their module builds them when imported with ``environment`` (None: unset)."""
-    try:
-        with mock.patch.dict(os.environ):
-            for name, value in environment.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-            module = importlib.reload(schedules)
-            return module.orders_export_schedule, module.lnb_orders_sensor
-    finally:
-        importlib.reload(schedules)
+    return reloaded_under(schedules, environment,
+                          lambda module: (module.orders_export_schedule, module.lnb_orders_sensor))
 
 
 def test_schedule_and_sensor_take_their_timing_from_the_environment() -> None:

@@ -9,11 +9,6 @@ against the sandbox's SDL subset, or the tests run against the sandbox could not
 
 from __future__ import annotations
 
-import gzip
-import json
-from functools import cache
-from pathlib import Path
-
 import pytest
 from graphql import (
     GraphQLError,
@@ -21,36 +16,20 @@ from graphql import (
     TypeInfo,
     TypeInfoVisitor,
     Visitor,
-    build_client_schema,
-    build_schema,
     parse,
     validate,
     visit,
 )
 from graphql.language import ArgumentNode, FieldNode
+from helpers import REAL_SCHEMA_PATH, real_schema, sandbox_schema
 
 from lnb_pipeline.clients import shopify_queries
 from lnb_pipeline.clients.shopify_queries import ALL_DOCUMENTS
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-REAL_SCHEMA_PATH = REPO_ROOT.parent / "shared" / "shopify-schema" / "admin_2026-04.json.gz"
-SANDBOX_SDL_PATH = REPO_ROOT / "lnb_pipeline" / "sandbox" / "shopify" / "schema.graphql"
 
 needs_real_schema = pytest.mark.skipif(
     not REAL_SCHEMA_PATH.is_file(),
     reason=f"real Shopify Admin 2026-04 schema not found at {REAL_SCHEMA_PATH}; cannot validate documents",
 )
-
-
-@cache
-def real_schema() -> GraphQLSchema:
-    with gzip.open(REAL_SCHEMA_PATH, "rt", encoding="utf-8") as stream:
-        return build_client_schema(json.load(stream)["data"])
-
-
-@cache
-def sandbox_schema() -> GraphQLSchema:
-    return build_schema(SANDBOX_SDL_PATH.read_text(encoding="utf-8"))
 
 
 def validation_errors(schema: GraphQLSchema, document: str) -> list[str]:

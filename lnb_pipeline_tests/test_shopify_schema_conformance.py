@@ -9,10 +9,6 @@ schema kept in ``<repo root>/../shared/shopify-schema/``; the module is skipped 
 
 from __future__ import annotations
 
-import gzip
-import json
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +24,6 @@ from graphql import (
     GraphQLUnionType,
     Undefined,
     ast_from_value,
-    build_client_schema,
     build_schema,
     parse,
     print_ast,
@@ -36,10 +31,7 @@ from graphql import (
     validate_schema,
 )
 from graphql.type import is_non_null_type
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-REAL_SCHEMA_PATH = REPO_ROOT.parent / "shared" / "shopify-schema" / "admin_2026-04.json.gz"
-SUBSET_SDL_PATH = REPO_ROOT / "lnb_pipeline" / "sandbox" / "shopify" / "schema.graphql"
+from helpers import REAL_SCHEMA_PATH, real_schema, sandbox_schema
 
 BUILTIN_SCALARS = frozenset({"ID", "String", "Int", "Float", "Boolean"})
 EXPECTED_ROOTS = {"query": "QueryRoot", "mutation": "Mutation", "subscription": None}
@@ -50,19 +42,6 @@ if not REAL_SCHEMA_PATH.is_file():
         "cannot check the sandbox subset against it",
         allow_module_level=True,
     )
-
-
-@cache
-def real_schema() -> GraphQLSchema:
-    """The real Shopify Admin 2026-04 schema, built from its introspection JSON."""
-    with gzip.open(REAL_SCHEMA_PATH, "rt", encoding="utf-8") as fh:
-        return build_client_schema(json.load(fh)["data"])
-
-
-@cache
-def subset_schema() -> GraphQLSchema:
-    """The sandbox's SDL subset, built the way the sandbox builds it."""
-    return build_schema(SUBSET_SDL_PATH.read_text(encoding="utf-8"))
 
 
 def comparable_type_names(schema: GraphQLSchema) -> list[str]:
@@ -276,59 +255,59 @@ def report(problems: list[str]) -> str:
     return f"{len(problems)} mismatch(es) against Shopify Admin 2026-04:\n  " + "\n  ".join(problems)
 
 
-SUBSET_TYPE_NAMES = comparable_type_names(subset_schema())
+SUBSET_TYPE_NAMES = comparable_type_names(sandbox_schema())
 
 
 def test_subset_schema_is_a_valid_graphql_schema() -> None:
     """The sandbox builds its executable schema from this SDL; it must be valid on its own."""
-    errors = validate_schema(subset_schema())
+    errors = validate_schema(sandbox_schema())
     assert not errors, "\n".join(str(error) for error in errors)
 
 
 def test_root_types_match() -> None:
     """Shopify names its roots QueryRoot and Mutation; documents with named operations rely on it."""
-    problems = root_mismatches(subset_schema(), real_schema())
+    problems = root_mismatches(sandbox_schema(), real_schema())
     assert not problems, report(problems)
 
 
 @pytest.mark.parametrize("type_name", SUBSET_TYPE_NAMES)
 def test_type_exists_with_same_kind(type_name: str) -> None:
     """A type invented or re-kinded in the sandbox would let invalid documents through."""
-    problems = kind_mismatches(subset_schema(), real_schema(), type_name)
+    problems = kind_mismatches(sandbox_schema(), real_schema(), type_name)
     assert not problems, report(problems)
 
 
 @pytest.mark.parametrize("type_name", SUBSET_TYPE_NAMES)
 def test_fields_and_arguments_match(type_name: str) -> None:
     """Same field types (nullability, lists) and arguments, so results and validation match Shopify."""
-    problems = field_mismatches(subset_schema(), real_schema(), type_name)
+    problems = field_mismatches(sandbox_schema(), real_schema(), type_name)
     assert not problems, report(problems)
 
 
 @pytest.mark.parametrize("type_name", SUBSET_TYPE_NAMES)
 def test_input_fields_match(type_name: str) -> None:
     """Input objects must accept exactly what Shopify accepts and require what Shopify requires."""
-    problems = input_field_mismatches(subset_schema(), real_schema(), type_name)
+    problems = input_field_mismatches(sandbox_schema(), real_schema(), type_name)
     assert not problems, report(problems)
 
 
 @pytest.mark.parametrize("type_name", SUBSET_TYPE_NAMES)
 def test_enum_values_exist(type_name: str) -> None:
     """An enum value unknown to Shopify would be accepted by the sandbox and rejected in production."""
-    problems = enum_value_mismatches(subset_schema(), real_schema(), type_name)
+    problems = enum_value_mismatches(sandbox_schema(), real_schema(), type_name)
     assert not problems, report(problems)
 
 
 @pytest.mark.parametrize("type_name", SUBSET_TYPE_NAMES)
 def test_interfaces_and_union_members_match(type_name: str) -> None:
     """Fragments on interfaces/unions must be valid in the same places as on Shopify."""
-    problems = abstract_type_mismatches(subset_schema(), real_schema(), type_name)
+    problems = abstract_type_mismatches(sandbox_schema(), real_schema(), type_name)
     assert not problems, report(problems)
 
 
 def test_no_deprecated_members() -> None:
     """The pipeline must not be steered towards fields Shopify is phasing out."""
-    problems = deprecation_uses(subset_schema(), real_schema())
+    problems = deprecation_uses(sandbox_schema(), real_schema())
     assert not problems, report(problems)
 
 
@@ -358,7 +337,7 @@ REPRESENTATIVE_DOCUMENTS = {
 def test_representative_documents_validate_on_both(name: str) -> None:
     """Documents the connector sends must validate on the sandbox subset and on the real schema alike."""
     document = parse(REPRESENTATIVE_DOCUMENTS[name])
-    for label, schema in (("subset", subset_schema()), ("real", real_schema())):
+    for label, schema in (("subset", sandbox_schema()), ("real", real_schema())):
         errors = validate(schema, document)
         assert not errors, f"{label}: " + "; ".join(error.message for error in errors)
 
