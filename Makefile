@@ -1,4 +1,5 @@
 # Two commands matter: `make run` (the product on the embedded sandbox) and `make test`.
+# DAGSTER_PROFILE picks lnb_pipeline/deploy/dagster.<profile>.yaml: local (SQLite) or production (PostgreSQL).
 PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { echo $$p; break; }; done)
 VENV := .venv
@@ -9,6 +10,7 @@ SHOPIFY_PORT ?= 8701
 LNB_PORT ?= 8702
 DAGSTER_PORT ?= 3000
 SCENARIO ?= demo
+DAGSTER_PROFILE ?= local
 
 .PHONY: run test sandbox install clean
 
@@ -23,7 +25,7 @@ install: $(INSTALLED)
 
 run: $(INSTALLED)
 	@mkdir -p "$(DAGSTER_HOME)"
-	@cp lnb_pipeline/deploy/dagster.local.yaml "$(DAGSTER_HOME)/dagster.yaml"
+	@cp lnb_pipeline/deploy/dagster.$(DAGSTER_PROFILE).yaml "$(DAGSTER_HOME)/dagster.yaml"
 	@set -e; \
 	$(BIN)/lnb-sandbox --shopify-port $(SHOPIFY_PORT) --lnb-port $(LNB_PORT) --scenario $(SCENARIO) & \
 	sandbox=$$!; trap 'kill $$sandbox 2>/dev/null' EXIT INT TERM; \
