@@ -23,6 +23,7 @@ Choices worth knowing:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -110,20 +111,16 @@ class StockSettings:
                 raise ValueError(f"{name} must be a whole number of units >= 0, not {value!r}")
 
 
-def normalise_barcodes(barcodes: pl.Series) -> pl.DataFrame:
-    """``ean13`` (normalised or null) and ``barcode_reason`` (null when valid), aligned with ``barcodes``.
+def _barcode_candidates(barcodes: pl.Series) -> pl.DataFrame:
+    """Per barcode: ``trimmed``, ``numeric``, ``digits`` and ``candidate`` (the 13 digits to check, or null).
 
-    Trims whitespace and turns a valid 12-digit UPC-A into its EAN13 (a leading 0: the same GTIN),
-    so a UPC and its EAN13 collide as the duplicate check needs. Format and length are checked
-    vectorised, which also keeps out the 8- and 14-digit GTINs python-stdnum would accept; the
-    check digit is python-stdnum's, computed once per distinct candidate because that Python call
-    is what costs time on a million rows (``calc_check_digit`` rather than ``is_valid``, which would
-    only redo the format checks at twice the cost).
+    Format and length are checked vectorised, which also keeps out the 8- and 14-digit GTINs
+    python-stdnum would accept; a 12-digit UPC-A becomes its 0-prefixed EAN13 (the same GTIN).
     """
     trimmed = pl.col("trimmed")
     digits = trimmed.str.len_chars()
     numeric = trimmed.str.contains(_DIGITS_ONLY)
-    frame = (
+    return (
         pl.DataFrame({"barcode": barcodes}, schema={"barcode": pl.String()})
         .lazy()
         .select(pl.col("barcode").str.strip_chars().alias("trimmed"))
@@ -136,13 +133,35 @@ def normalise_barcodes(barcodes: pl.Series) -> pl.DataFrame:
         )
         .collect()
     )
-    candidates = frame.get_column("candidate").drop_nulls().unique().to_list()
-    valid = pl.DataFrame(
+
+
+def valid_ean13_candidates(barcodes: pl.Series) -> pl.DataFrame:
+    """``candidate`` and ``valid`` (true) for each distinct EAN13 among ``barcodes`` whose check digit holds.
+
+    The check digit is python-stdnum's, computed once per distinct candidate because that Python
+    call is what costs time on a million rows (``calc_check_digit`` rather than ``is_valid``, which
+    would only redo the format checks at twice the cost).
+    """
+    candidates = _barcode_candidates(barcodes).get_column("candidate").drop_nulls().unique().to_list()
+    return pl.DataFrame(
         {"candidate": [code for code in candidates if ean.calc_check_digit(code[:-1]) == code[-1]]},
         schema={"candidate": pl.String()},
     ).with_columns(pl.lit(True).alias("valid"))
+
+
+def normalise_barcodes(barcodes: pl.Series, checked: pl.DataFrame | None = None) -> pl.DataFrame:
+    """``ean13`` (normalised or null) and ``barcode_reason`` (null when valid), aligned with ``barcodes``.
+
+    Trims whitespace and turns a valid 12-digit UPC-A into its EAN13, so a UPC and its EAN13
+    collide as the duplicate check needs. ``checked`` is ``valid_ean13_candidates`` of these
+    barcodes or of a superset, when the caller has computed it already.
+    """
+    frame = _barcode_candidates(barcodes)
+    if checked is None:
+        checked = valid_ean13_candidates(frame.get_column("candidate"))
+    trimmed = pl.col("trimmed")
     is_valid = pl.col("valid").fill_null(False)
-    return frame.join(valid, on="candidate", how="left", maintain_order="left").select(
+    return frame.join(checked, on="candidate", how="left", maintain_order="left").select(
         pl.when(is_valid).then(pl.col("candidate")).alias("ean13"),
         pl.when(trimmed.is_null() | (trimmed == "")).then(pl.lit(REASON_MISSING_BARCODE))
         .when(~pl.col("numeric")).then(pl.lit(REASON_NOT_NUMERIC))
@@ -193,25 +212,30 @@ def compute_available_to_sell(
     """One row per variant (``AVAILABLE_SCHEMA``): its key and quantity, or why it is not exported.
 
     Exclusion precedence: missing/invalid key, then untracked skipped, then duplicate key. Rows
-    are ordered by the numeric part of the variant gid, then the gid.
+    are ordered by the numeric part of the variant gid, then the gid. In EAN13 mode the check
+    digits are computed in a thread while polars, which releases the GIL, sums the levels: the
+    two halves of the work then share the machine's cores.
     """
     _check_levels(levels)
-    variants = (
-        levels.lazy()
-        .group_by("variant_id")
-        .agg(
-            pl.col("sku").first(),
-            pl.col("barcode").first(),
-            pl.col("tracked").first(),
-            pl.col("available").filter(pl.col("location_id").is_in(location_ids))
-            .clip(lower_bound=0).sum().alias("summed"),
+    with ThreadPoolExecutor(max_workers=1) as check_digits:
+        checked = (check_digits.submit(valid_ean13_candidates, levels.get_column("barcode").unique())
+                   if settings.key == "ean13" else None)
+        variants = (
+            levels.lazy()
+            .group_by("variant_id")
+            .agg(
+                pl.col("sku").first(),
+                pl.col("barcode").first(),
+                pl.col("tracked").first(),
+                pl.col("available").filter(pl.col("location_id").is_in(location_ids))
+                .clip(lower_bound=0).sum().alias("summed"),
+            )
+            .with_columns(pl.col("variant_id").str.extract(r"(\d+)$").cast(pl.UInt64, strict=False).alias("order"))
+            .sort("order", "variant_id", nulls_last=True)
+            .collect()
         )
-        .with_columns(pl.col("variant_id").str.extract(r"(\d+)$").cast(pl.UInt64, strict=False).alias("order"))
-        .sort("order", "variant_id", nulls_last=True)
-        .collect()
-    )
-    if settings.key == "ean13":
-        keyed = variants.hstack(normalise_barcodes(variants.get_column("barcode")).rename(
+    if checked is not None:
+        keyed = variants.hstack(normalise_barcodes(variants.get_column("barcode"), checked.result()).rename(
             {"ean13": "key", "barcode_reason": "key_reason"}))
     else:
         sku = pl.col("sku").str.strip_chars()
