@@ -27,6 +27,7 @@ import dagster as dg
 import polars as pl
 import pytest
 import requests
+import yaml
 from conftest import reset_sandbox
 
 from lnb_pipeline.definitions import defs
@@ -180,10 +181,11 @@ def _kill_during_stall(sandbox: Sandbox, run: subprocess.Popen[bytes], stalled_e
 
 
 def _clear_dead_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
-    """What an operator must do in the UI after a crash, since this deployment never notices a dead
-    run worker (the default run launcher has no health check): force-terminate the run, which marks
-    it canceled, and free the concurrency slots it still holds. The UI's mutations call these methods.
-    Until then the dead run counts against the run queue's flow limit and keeps its pool slot."""
+    """What an operator does in the UI after a crash rather than wait for the daemon's run monitoring
+    (which marks a dead run failed only past its maximum runtime, as the default run launcher has no
+    health check): force-terminate the run, which marks it canceled, and free the concurrency slots
+    it still holds. The UI's mutations call these methods. Until then the dead run counts against
+    the run queue's flow limit and keeps its pool slot."""
     instance.report_run_canceled(run, message="run worker killed by the crash test")
     instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
 
@@ -287,6 +289,87 @@ def test_order_export_killed_between_shopify_create_and_lnb_update_resumes_witho
         DEMO_EXPORTABLE[3]: (CREATED, "#1004"),
         DEMO_EXPORTABLE[4]: (CREATED, "#1005"),
     }
+
+
+# --- a crash the daemon recovers from by itself --------------------------------------------------
+
+MONITORING_SECONDS = 2
+"""The test's run-monitoring poll interval and delay before a finished run's pool slots are freed
+(production: 60 s and 60 s), so the retry starts within seconds."""
+
+
+def _monitored_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``_deploy_home``, with run monitoring that frees a dead run's pool slot after ``MONITORING_SECONDS``."""
+    home = _deploy_home(tmp_path, monkeypatch)
+    config = yaml.safe_load((home / "dagster.yaml").read_text())
+    config["run_monitoring"].update(poll_interval_seconds=MONITORING_SECONDS,
+                                    free_slots_after_run_end_seconds=MONITORING_SECONDS)
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    for schedule in ("LNB_STOCK_CRON", "LNB_ORDERS_CRON"):
+        monkeypatch.setenv(schedule, "0 0 1 1 *")
+    return home
+
+
+def _run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    """The pid of a daemon-launched run's process, from the run's "Started process for run" event."""
+    for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records:
+        event = record.event_log_entry.dagster_event
+        pid = event.engine_event_data.metadata.get("pid") if event and event.engine_event_data else None
+        if pid is not None:
+            return int(pid.value)
+    return None
+
+
+def test_daemon_fails_and_retries_an_export_whose_run_worker_died(
+        sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        processes: Processes) -> None:
+    """Deployed as ``make run`` deploys it, nobody at the console: the export's run worker is killed
+    with the third order in Shopify but not yet marked in LNB. The code server sees its run process
+    die and fails the run, run monitoring frees the pool slot the dead step held, and run retries
+    start the export again; the retry finds the third order by its reference and exports the rest."""
+    _monitored_home(tmp_path, monkeypatch)
+    consoles = tmp_path / "console"
+    command = [str(_venv_script("dagster")), "sensor", "stop", "lnb_orders_sensor", "-w", "workspace.yaml"]
+    subprocess.run(command, cwd=REPO, check=True, capture_output=True, timeout=120)
+    with dg.DagsterInstance.get() as instance:
+        assert dg.materialize([shopify_locations, shopify_inventory_levels], instance=instance, resources={
+            "shopify": ShopifyResource(shop_url=sandbox.shopify_url, access_token=DEFAULT_TOKEN),
+            "inventory_settings": InventorySettings()}).success
+        _arm_faults(sandbox.lnb.url, [
+            {"kind": "lost_ack", "match": "/orders/status", "count": 2},
+            {"kind": "timeout", "match": "/orders/status", "count": 1, "seconds": STALL_SECONDS}])
+        launch = [str(_venv_script("dagster")), "job", "launch", "-w", "workspace.yaml", "-j", "orders_export"]
+        subprocess.run(launch, cwd=REPO, check=True, capture_output=True, timeout=120)
+        [queued] = instance.get_runs(dg.RunsFilter(job_name="orders_export"))
+        daemon = _start(processes, consoles / "daemon.log",
+                        [str(_venv_script("dagster-daemon")), "run", "-w", "workspace.yaml"])
+
+        _wait_until(lambda: _stats(sandbox.lnb.url)["faults_injected"].get("timeout") == 1,
+                    "stalled call to POST /orders/status", daemon, timeout=120)
+        pid = _run_worker_pid(instance, queued.run_id)
+        assert pid is not None, "the run's process must be known to kill it"
+        os.kill(pid, signal.SIGKILL)
+        _wait_until(lambda: _stats(sandbox.lnb.url)["requests"].get("POST /orders/status") == 3,
+                    "end of the stalled call to POST /orders/status", timeout=STALL_SECONDS + 10)
+        _disarm_faults(sandbox)
+
+        def retried() -> bool:
+            runs = instance.get_runs(dg.RunsFilter(job_name="orders_export"))
+            return len(runs) == 2 and all(run.is_finished for run in runs)
+
+        _wait_until(retried, "failed run and finished retry", daemon, timeout=120)
+        [retry, killed] = instance.get_runs(dg.RunsFilter(job_name="orders_export"))
+        killed_events = [record.event_log_entry.dagster_event.message for record in instance.get_records_for_run(
+            killed.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records if record.event_log_entry.dagster_event]
+
+    assert (killed.run_id, killed.status, retry.status) == (
+        queued.run_id, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.SUCCESS)
+    assert any("was terminated by signal 9 (SIGKILL)" in (message or "") for message in killed_events), killed_events
+    assert (retry.tags["dagster/parent_run_id"], retry.tags["dagster/retry_number"]) == (killed.run_id, "1")
+    assert _shopify_orders(sandbox) == _created_in_order(DEMO_EXPORTABLE)
+    assert _stats(sandbox.shopify.url)["requests"]["orderCreate"] == len(DEMO_EXPORTABLE)
+    assert _lnb_statuses(sandbox) == {**dict.fromkeys(DEMO_BLOCKED, "confirmed"),
+                                      **dict.fromkeys(DEMO_EXPORTABLE, "invoicing")}
 
 
 # --- crash during a stock push ------------------------------------------------------------------
