@@ -30,7 +30,7 @@ run: $(INSTALLED)
 	$(BIN)/lnb-sandbox --shopify-port $(SHOPIFY_PORT) --lnb-port $(LNB_PORT) --scenario $(SCENARIO) & \
 	sandbox=$$!; trap 'kill $$sandbox 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python -m lnb_pipeline.sandbox.wait http://127.0.0.1:$(SHOPIFY_PORT) http://127.0.0.1:$(LNB_PORT); \
-	echo; echo "Dagster UI: http://127.0.0.1:$(DAGSTER_PORT)  (Assets -> select -> Materialize)"; echo; \
+	echo; echo "Dagster UI: http://127.0.0.1:$(DAGSTER_PORT)  (Jobs -> inventory_sync -> Materialize all)"; echo; \
 	DAGSTER_HOME="$(DAGSTER_HOME)" \
 	SHOPIFY_SHOP_URL=$${SHOPIFY_SHOP_URL:-http://127.0.0.1:$(SHOPIFY_PORT)} \
 	SHOPIFY_ACCESS_TOKEN=$${SHOPIFY_ACCESS_TOKEN:-sandbox-token} \

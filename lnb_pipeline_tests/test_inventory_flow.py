@@ -8,6 +8,9 @@ the buyers see is the only result that matters.
 
 from __future__ import annotations
 
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +19,12 @@ import polars as pl
 import pytest
 import requests
 from conftest import reset_sandbox
-from helpers import asset_metadata, check_evaluation, check_metadata, reloaded_under
+from helpers import REPO_ROOT, asset_metadata, check_evaluation, check_metadata, reloaded_under
 
 from lnb_pipeline.definitions import defs
 from lnb_pipeline.defs.inventory import schedules
 from lnb_pipeline.defs.inventory.assets import (
+    PUSH_POOL,
     available_to_sell,
     lnb_stock_preview,
     lnb_stock_push,
@@ -88,8 +92,10 @@ def _gid(variant_id: int) -> str:
 # --- running the flow ---------------------------------------------------------------------------
 
 def _materialize(sandbox: Sandbox, tmp_path: Path, *, push: bool = True, full_refresh: bool = False,
-                 batch_size: int = 500, **settings: Any) -> dg.ExecuteInProcessResult:
-    """The stock assets and checks (the push too unless ``push=False``), resources built explicitly."""
+                 batch_size: int = 500, instance: dg.DagsterInstance | None = None,
+                 **settings: Any) -> dg.ExecuteInProcessResult:
+    """The stock assets and checks (the push too unless ``push=False``), resources built explicitly,
+    on ``instance`` (default: an ephemeral one)."""
     resources = {
         "shopify": ShopifyResource(shop_url=sandbox.shopify_url, access_token="sandbox-token"),
         "lenewblack": LeNewBlackResource(base_url=sandbox.lnb_base_url, client_id="sandbox-client",
@@ -100,7 +106,7 @@ def _materialize(sandbox: Sandbox, tmp_path: Path, *, push: bool = True, full_re
         [*PREVIEW_ASSETS, *([lnb_stock_push] if push else []), *STOCK_CHECKS],
         resources=resources,
         run_config=FULL_REFRESH if full_refresh else None,
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=instance or dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
 
@@ -356,6 +362,33 @@ def test_job_pushes_only_changed_keys_and_everything_on_full_refresh(
                                                  {"ean13": EAN_3, "in_stock": 4}])]
     assert _lnb_stock(sandbox) == {EAN_1: 5, EAN_2: 3, EAN_9: 7}
     assert asset_metadata(full, "lnb_stock_push")["full_refresh"] is True
+
+
+def test_a_push_waits_while_another_run_holds_the_push_pool(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Two pushes must never interleave, whatever launched them: a run from the UI's Materialize
+    button carries no flow tag for the run queue, so the push step itself holds the pool."""
+    _delta_scenario(sandbox)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "lnb_pipeline" / "deploy" / "dagster.local.yaml", home / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(home)) as instance, ThreadPoolExecutor(max_workers=1) as runner:
+        storage = instance.event_log_storage
+        assert storage.initialize_concurrency_limit_to_default(PUSH_POOL)
+        assert storage.claim_concurrency_slot(PUSH_POOL, "another-run", "lnb_stock_push").is_claimed
+        running = runner.submit(_materialize, sandbox, tmp_path, instance=instance)
+        deadline = time.monotonic() + 60
+        while storage.get_concurrency_info(PUSH_POOL).pending_step_count == 0 and not running.done():
+            assert time.monotonic() < deadline, "the push step never asked for the pool"
+            time.sleep(0.1)
+
+        assert not running.done()
+        assert _push_calls(sandbox) == []
+
+        storage.free_concurrency_slot_for_step("another-run", "lnb_stock_push")
+        result = running.result(timeout=60)
+
+    assert result.success
+    assert _push_calls(sandbox) == [("ean", [{"ean13": EAN_2, "in_stock": 3}])]
 
 
 def test_task_log_has_one_line_per_key_with_its_outcome(sandbox: Sandbox, tmp_path: Path) -> None:

@@ -33,6 +33,8 @@ GROUP = "inventory"
 API_RETRY = dg.RetryPolicy(max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 VARIANT_COUNT_CHECK = "variant_count_matches_shopify"
 PUSH_ACCEPTED_CHECK = "every_push_item_accepted"
+PUSH_POOL = "lnb_stock_push"
+"""Held by the push step whatever launched it (job, schedule, Materialize button): one push at a time."""
 SAMPLE_ROWS = 20
 
 
@@ -146,7 +148,7 @@ def lnb_stock_preview(context: dg.AssetExecutionContext, lenewblack: LeNewBlackR
 
 
 @dg.asset(
-    group_name=GROUP, kinds={"lenewblack"}, retry_policy=API_RETRY,
+    group_name=GROUP, kinds={"lenewblack"}, retry_policy=API_RETRY, pool=PUSH_POOL,
     check_specs=[dg.AssetCheckSpec(PUSH_ACCEPTED_CHECK, asset="lnb_stock_push",
                                    description="LNB accepted every pushed item (unknown EAN13/SKU are rejected per item).")],
 )
