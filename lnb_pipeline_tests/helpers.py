@@ -1,4 +1,5 @@
-"""Helpers several test modules share: the Shopify schemas, run results, modules built from the environment."""
+"""Helpers several test modules share: the Shopify schemas, run results, modules built from the
+environment, and the demo scenario read back from the sandbox."""
 
 from __future__ import annotations
 
@@ -14,7 +15,12 @@ from typing import Any, TypeVar
 from unittest import mock
 
 import dagster as dg
+import requests
 from graphql import GraphQLSchema, build_client_schema, build_schema
+
+from lnb_pipeline.sandbox import Sandbox
+from lnb_pipeline.sandbox.generators import DEMO_CASES, demo_scenario
+from lnb_pipeline.sandbox.shopify.api import DEFAULT_TOKEN
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REAL_SCHEMA_PATH = REPO_ROOT.parent / "shared" / "shopify-schema" / "admin_2026-04.json.gz"
@@ -64,3 +70,46 @@ def reloaded_under(module: ModuleType, environment: dict[str, str | None], pick:
             return pick(importlib.reload(module))
     finally:
         importlib.reload(module)
+
+
+# --- the demo scenario, read back as any API client would ---------------------------------------
+
+DEMO_CONFIRMED = [order["reference"] for order in demo_scenario()["lnb"]["orders"] if order["status"] == "confirmed"]
+DEMO_EXPORTABLE = [*DEMO_CASES["order_valid"], *DEMO_CASES["order_line_sku_only"],
+                   *DEMO_CASES["order_line_upc_barcode"]]
+"""In export order, so the n-th is created in Shopify as #100n."""
+DEMO_BLOCKED = [reference for reference in DEMO_CONFIRMED if reference not in DEMO_EXPORTABLE]
+ORDERS_BY_SOURCE_QUERY = "query($q: String!) { orders(first: 10, query: $q) { nodes { name } } }"
+
+
+def lnb_get(sandbox: Sandbox, path: str) -> Any:
+    """An LNB read with the sandbox's client credentials."""
+    token = requests.post(f"{sandbox.lnb_base_url}/auth/token", timeout=10, json={
+        "grant_type": "client_credentials", "client_id": "sandbox-client", "client_secret": "sandbox-secret",
+    }).json()["access_token"]
+    response = requests.get(f"{sandbox.lnb_base_url}{path}", params={"access_token": token}, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def shopify_data(sandbox: Sandbox, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A Shopify Admin GraphQL call with the sandbox's default token; its ``data``."""
+    response = requests.post(f"{sandbox.shopify_url}/admin/api/2026-04/graphql.json", timeout=10,
+                             headers={"X-Shopify-Access-Token": DEFAULT_TOKEN},
+                             json={"query": query, "variables": variables or {}})
+    response.raise_for_status()
+    return response.json()["data"]
+
+
+def demo_lnb_statuses(sandbox: Sandbox) -> dict[str, str]:
+    """The LNB status of every order the demo has confirmed."""
+    return {order["reference"]: order["status"] for order in lnb_get(sandbox, "/orders")
+            if order["reference"] in DEMO_CONFIRMED}
+
+
+def demo_shopify_orders(sandbox: Sandbox) -> dict[str, list[str]]:
+    """Per confirmed demo order, the names of the Shopify orders carrying its reference, looked up
+    by ``source_identifier`` as the exporter does."""
+    return {reference: [order["name"] for order in shopify_data(
+        sandbox, ORDERS_BY_SOURCE_QUERY, {"q": f'source_identifier:"{reference}"'})["orders"]["nodes"]]
+        for reference in DEMO_CONFIRMED}

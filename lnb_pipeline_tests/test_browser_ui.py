@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
 import requests
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, lnb_get
 
 from lnb_pipeline.sandbox import Sandbox
 
@@ -270,13 +270,7 @@ def _metadata_row(page: Page, key: str) -> Locator:
 
 def _lnb_stock(sandbox: Sandbox) -> dict[tuple[str | None, str | None], int]:
     """LNB's units per (EAN13, SKU), read as any API client would."""
-    settings = sandbox.environment()
-    token = requests.post(f"{sandbox.lnb_base_url}/auth/token", timeout=10, json={
-        "grant_type": "client_credentials", "client_id": settings["LNB_CLIENT_ID"],
-        "client_secret": settings["LNB_CLIENT_SECRET"]}).json()["access_token"]
-    response = requests.get(f"{sandbox.lnb_base_url}/inventory", params={"access_token": token}, timeout=10)
-    response.raise_for_status()
-    return {(row.get("ean13"), row.get("sku")): row["in_stock"] for row in response.json()}
+    return {(row.get("ean13"), row.get("sku")): row["in_stock"] for row in lnb_get(sandbox, "/inventory")}
 
 
 def _lnb_requests(sandbox: Sandbox) -> dict[str, int]:

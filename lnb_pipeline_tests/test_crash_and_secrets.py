@@ -29,6 +29,15 @@ import pytest
 import requests
 import yaml
 from conftest import reset_sandbox
+from helpers import (
+    DEMO_BLOCKED,
+    DEMO_CONFIRMED,
+    DEMO_EXPORTABLE,
+    demo_lnb_statuses,
+    demo_shopify_orders,
+    lnb_get,
+    shopify_data,
+)
 
 from lnb_pipeline.definitions import defs
 from lnb_pipeline.defs.inventory.assets import shopify_inventory_levels, shopify_locations
@@ -37,7 +46,6 @@ from lnb_pipeline.defs.orders.assets import EXPORT_POOL
 from lnb_pipeline.defs.shopify.resources import ShopifyResource
 from lnb_pipeline.order_export import ALREADY_IN_SHOPIFY, CREATED
 from lnb_pipeline.sandbox import Sandbox
-from lnb_pipeline.sandbox.generators import DEMO_CASES, demo_scenario
 from lnb_pipeline.sandbox.lnb.api import LnbApi
 from lnb_pipeline.sandbox.shopify.api import DEFAULT_TOKEN
 
@@ -53,17 +61,10 @@ BATCH_SIZE = 100
 NO_STEP_RETRIES = {"execution": {"config": {"retries": {"disabled": {}}}}}
 """For runs meant to fail: the same errors, without the assets' RetryPolicy pauses (15 s, 30 s)."""
 
-DEMO_ORDERS = demo_scenario()["lnb"]["orders"]
-DEMO_CONFIRMED = [order["reference"] for order in DEMO_ORDERS if order["status"] == "confirmed"]
-DEMO_EXPORTABLE = [*DEMO_CASES["order_valid"], *DEMO_CASES["order_line_sku_only"],
-                   *DEMO_CASES["order_line_upc_barcode"]]
-"""In export order, so the n-th is created in Shopify as #100n."""
-DEMO_BLOCKED = [reference for reference in DEMO_CONFIRMED if reference not in DEMO_EXPORTABLE]
 
 Processes = list[subprocess.Popen[bytes]]
 """The processes a test started (see the ``processes`` fixture)."""
 
-ORDERS_BY_SOURCE_QUERY = "query($q: String!) { orders(first: 10, query: $q) { nodes { name } } }"
 ALL_ORDERS_QUERY = "{ orders(first: 250) { nodes { name } } }"
 
 
@@ -190,41 +191,9 @@ def _clear_dead_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
     instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
 
 
-def _lnb_get(sandbox: Sandbox, path: str) -> Any:
-    """An LNB read, as any API client would make it."""
-    token = requests.post(f"{sandbox.lnb_base_url}/auth/token", timeout=10, json={
-        "grant_type": "client_credentials", "client_id": "sandbox-client", "client_secret": LNB_SECRET,
-    }).json()["access_token"]
-    response = requests.get(f"{sandbox.lnb_base_url}{path}", params={"access_token": token}, timeout=10)
-    response.raise_for_status()
-    return response.json()
-
-
-def _lnb_statuses(sandbox: Sandbox) -> dict[str, str]:
-    """The LNB status of every order the demo has confirmed."""
-    return {order["reference"]: order["status"] for order in _lnb_get(sandbox, "/orders")
-            if order["reference"] in DEMO_CONFIRMED}
-
-
 def _lnb_stock(sandbox: Sandbox) -> list[tuple[str | None, str | None, int]]:
     """LNB's stock rows as buyers see them: EAN13, SKU and units, in LNB's order."""
-    return [(row.get("ean13"), row.get("sku"), row["in_stock"]) for row in _lnb_get(sandbox, "/inventory")]
-
-
-def _shopify(sandbox: Sandbox, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-    response = requests.post(f"{sandbox.shopify_url}/admin/api/2026-04/graphql.json", timeout=10,
-                             headers={"X-Shopify-Access-Token": DEFAULT_TOKEN},
-                             json={"query": query, "variables": variables or {}})
-    response.raise_for_status()
-    return response.json()["data"]
-
-
-def _shopify_orders(sandbox: Sandbox) -> dict[str, list[str]]:
-    """Per confirmed demo order, the names of the Shopify orders carrying its reference, looked up
-    by ``source_identifier`` as the exporter does."""
-    return {reference: [order["name"] for order in _shopify(
-        sandbox, ORDERS_BY_SOURCE_QUERY, {"q": f'source_identifier:"{reference}"'})["orders"]["nodes"]]
-        for reference in DEMO_CONFIRMED}
+    return [(row.get("ean13"), row.get("sku"), row["in_stock"]) for row in lnb_get(sandbox, "/inventory")]
 
 
 def _created_in_order(references: list[str]) -> dict[str, list[str]]:
@@ -234,7 +203,7 @@ def _created_in_order(references: list[str]) -> dict[str, list[str]]:
 
 
 def _shopify_order_count(sandbox: Sandbox) -> int:
-    return len(_shopify(sandbox, ALL_ORDERS_QUERY)["orders"]["nodes"])
+    return len(shopify_data(sandbox, ALL_ORDERS_QUERY)["orders"]["nodes"])
 
 
 # --- crash during an order export ---------------------------------------------------------------
@@ -267,8 +236,8 @@ def test_order_export_killed_between_shopify_create_and_lnb_update_resumes_witho
         crashed, _ = _start_job(processes, consoles, "orders_export")
         _kill_during_stall(sandbox, crashed, "POST /orders/status", calls_when_done=3)
 
-        assert _shopify_orders(sandbox) == _created_in_order(DEMO_EXPORTABLE[:3])
-        assert _lnb_statuses(sandbox) == {**dict.fromkeys(DEMO_CONFIRMED, "confirmed"),
+        assert demo_shopify_orders(sandbox) == _created_in_order(DEMO_EXPORTABLE[:3])
+        assert demo_lnb_statuses(sandbox) == {**dict.fromkeys(DEMO_CONFIRMED, "confirmed"),
                                           **dict.fromkeys(DEMO_EXPORTABLE[:2], "invoicing")}
         [killed_run] = instance.get_runs(dg.RunsFilter(job_name="orders_export"))
         assert killed_run.status == dg.DagsterRunStatus.STARTED
@@ -279,10 +248,10 @@ def test_order_export_killed_between_shopify_create_and_lnb_update_resumes_witho
 
         [rerun, killed_run] = instance.get_runs(dg.RunsFilter(job_name="orders_export"))
     assert (rerun.status, killed_run.status) == (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.CANCELED)
-    assert _shopify_orders(sandbox) == _created_in_order(DEMO_EXPORTABLE)
+    assert demo_shopify_orders(sandbox) == _created_in_order(DEMO_EXPORTABLE)
     assert _shopify_order_count(sandbox) == len(DEMO_EXPORTABLE)
     assert _stats(sandbox.shopify.url)["requests"]["orderCreate"] == len(DEMO_EXPORTABLE)
-    assert _lnb_statuses(sandbox) == {**dict.fromkeys(DEMO_BLOCKED, "confirmed"),
+    assert demo_lnb_statuses(sandbox) == {**dict.fromkeys(DEMO_BLOCKED, "confirmed"),
                                       **dict.fromkeys(DEMO_EXPORTABLE, "invoicing")}
     assert _export_outcomes(home, rerun.run_id) == {
         DEMO_EXPORTABLE[2]: (ALREADY_IN_SHOPIFY, "#1003"),
@@ -366,9 +335,9 @@ def test_daemon_fails_and_retries_an_export_whose_run_worker_died(
         queued.run_id, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.SUCCESS)
     assert any("was terminated by signal 9 (SIGKILL)" in (message or "") for message in killed_events), killed_events
     assert (retry.tags["dagster/parent_run_id"], retry.tags["dagster/retry_number"]) == (killed.run_id, "1")
-    assert _shopify_orders(sandbox) == _created_in_order(DEMO_EXPORTABLE)
+    assert demo_shopify_orders(sandbox) == _created_in_order(DEMO_EXPORTABLE)
     assert _stats(sandbox.shopify.url)["requests"]["orderCreate"] == len(DEMO_EXPORTABLE)
-    assert _lnb_statuses(sandbox) == {**dict.fromkeys(DEMO_BLOCKED, "confirmed"),
+    assert demo_lnb_statuses(sandbox) == {**dict.fromkeys(DEMO_BLOCKED, "confirmed"),
                                       **dict.fromkeys(DEMO_EXPORTABLE, "invoicing")}
 
 

@@ -19,7 +19,7 @@ import polars as pl
 import pytest
 import requests
 from conftest import reset_sandbox
-from helpers import REPO_ROOT, asset_metadata, check_evaluation, check_metadata, reloaded_under
+from helpers import REPO_ROOT, asset_metadata, check_evaluation, check_metadata, lnb_get, reloaded_under
 
 from lnb_pipeline.definitions import defs
 from lnb_pipeline.defs.inventory import schedules
@@ -122,11 +122,7 @@ def _run_job(run_config: dict[str, Any] | None = None) -> dg.ExecuteInProcessRes
 
 def _lnb_stock(sandbox: Sandbox, key: str = "ean13") -> dict[str, int]:
     """LNB's stock per code, read as any API client would."""
-    token = requests.post(f"{sandbox.lnb_base_url}/auth/token", timeout=10, json={
-        "grant_type": "client_credentials", "client_id": "sandbox-client", "client_secret": "sandbox-secret",
-    }).json()["access_token"]
-    rows = requests.get(f"{sandbox.lnb_base_url}/inventory", params={"access_token": token}, timeout=10).json()
-    return {row[key]: row["in_stock"] for row in rows}
+    return {row[key]: row["in_stock"] for row in lnb_get(sandbox, "/inventory")}
 
 
 def _push_calls(sandbox: Sandbox) -> list[tuple[str, list[dict[str, Any]]]]:

@@ -35,11 +35,19 @@ from dagster_postgres import (
     PostgresRunStorage,
     PostgresScheduleStorage,
 )
+from helpers import (
+    DEMO_BLOCKED,
+    DEMO_CONFIRMED,
+    DEMO_EXPORTABLE,
+    demo_lnb_statuses,
+    demo_shopify_orders,
+    lnb_get,
+    shopify_data,
+)
 
 from lnb_pipeline.defs.inventory.schedules import FLOW_TAG
 from lnb_pipeline.sandbox import Sandbox
 from lnb_pipeline.sandbox.generators import DEMO_CASES, demo_scenario, lnb_ean13
-from lnb_pipeline.sandbox.shopify.api import DEFAULT_TOKEN
 
 REPO = Path(__file__).resolve().parents[1]
 POSTGRES_URL_VARIABLE = "LNB_TEST_POSTGRES_URL"
@@ -54,7 +62,6 @@ SCHEDULED_RUN_TIMEOUT_SECONDS = 150
 SENSOR_RUN_TIMEOUT_SECONDS = 90
 STOCK_SCHEDULE = "inventory_sync_schedule"
 ORDER_SENSOR = "lnb_orders_sensor"
-LNB_SECRET = "sandbox-secret"
 
 REPOSITORY = {"repositoryLocationName": "lnb_pipeline", "repositoryName": "__repository__"}
 LOCATION_QUERY = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"
@@ -71,12 +78,6 @@ query Runs($tags: [ExecutionTag!]) {
 """
 
 DEMO = demo_scenario()
-DEMO_CONFIRMED = [order["reference"] for order in DEMO["lnb"]["orders"] if order["status"] == "confirmed"]
-DEMO_EXPORTABLE = [*DEMO_CASES["order_valid"], *DEMO_CASES["order_line_sku_only"],
-                   *DEMO_CASES["order_line_upc_barcode"]]
-"""In export order, so the n-th is created in Shopify as #100n."""
-DEMO_BLOCKED = [reference for reference in DEMO_CONFIRMED if reference not in DEMO_EXPORTABLE]
-ORDERS_BY_SOURCE_QUERY = "query($q: String!) { orders(first: 10, query: $q) { nodes { name } } }"
 ALL_ORDERS_QUERY = "{ orders(first: 250) { nodes { name } } }"
 
 Processes = list[subprocess.Popen[bytes]]
@@ -221,40 +222,9 @@ def _finished_run(url: str, tag: str, value: str) -> Callable[[], dict[str, Any]
 
 # --- the sandbox --------------------------------------------------------------------------------
 
-def _lnb_get(sandbox: Sandbox, path: str) -> Any:
-    """An LNB read, as any API client would make it."""
-    token = requests.post(f"{sandbox.lnb_base_url}/auth/token", timeout=10, json={
-        "grant_type": "client_credentials", "client_id": "sandbox-client", "client_secret": LNB_SECRET,
-    }).json()["access_token"]
-    response = requests.get(f"{sandbox.lnb_base_url}{path}", params={"access_token": token}, timeout=10)
-    response.raise_for_status()
-    return response.json()
-
-
 def _lnb_stock(sandbox: Sandbox) -> dict[tuple[str | None, str | None], int]:
     """LNB's stock per (EAN13, SKU)."""
-    return {(row.get("ean13"), row.get("sku")): row["in_stock"] for row in _lnb_get(sandbox, "/inventory")}
-
-
-def _lnb_statuses(sandbox: Sandbox) -> dict[str, str]:
-    """The LNB status of every order the demo has confirmed."""
-    return {order["reference"]: order["status"] for order in _lnb_get(sandbox, "/orders")
-            if order["reference"] in DEMO_CONFIRMED}
-
-
-def _shopify(sandbox: Sandbox, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-    response = requests.post(f"{sandbox.shopify_url}/admin/api/2026-04/graphql.json", timeout=10,
-                             headers={"X-Shopify-Access-Token": DEFAULT_TOKEN},
-                             json={"query": query, "variables": variables or {}})
-    response.raise_for_status()
-    return response.json()["data"]
-
-
-def _shopify_orders(sandbox: Sandbox) -> dict[str, list[str]]:
-    """Per confirmed demo order, the names of the Shopify orders carrying its reference."""
-    return {reference: [order["name"] for order in _shopify(
-        sandbox, ORDERS_BY_SOURCE_QUERY, {"q": f'source_identifier:"{reference}"'})["orders"]["nodes"]]
-        for reference in DEMO_CONFIRMED}
+    return {(row.get("ean13"), row.get("sku")): row["in_stock"] for row in lnb_get(sandbox, "/inventory")}
 
 
 def _shopify_available_by_ean13() -> dict[str, int]:
@@ -351,9 +321,9 @@ def test_daemon_and_webserver_on_postgres_run_the_schedule_and_the_sensor(
     assert len(changed) >= len(DEMO_CASES["inventory_different_from_shopify"])
     assert (push["keys_pushed"], push["keys_rejected"]) == (len(changed), 0)
 
-    assert _shopify_orders(sandbox) == {
+    assert demo_shopify_orders(sandbox) == {
         reference: [f"#{1001 + DEMO_EXPORTABLE.index(reference)}"] if reference in DEMO_EXPORTABLE else []
         for reference in DEMO_CONFIRMED}
-    assert len(_shopify(sandbox, ALL_ORDERS_QUERY)["orders"]["nodes"]) == len(DEMO_EXPORTABLE)
-    assert _lnb_statuses(sandbox) == {**dict.fromkeys(DEMO_BLOCKED, "confirmed"),
+    assert len(shopify_data(sandbox, ALL_ORDERS_QUERY)["orders"]["nodes"]) == len(DEMO_EXPORTABLE)
+    assert demo_lnb_statuses(sandbox) == {**dict.fromkeys(DEMO_BLOCKED, "confirmed"),
                                       **dict.fromkeys(DEMO_EXPORTABLE, "invoicing")}
