@@ -31,9 +31,9 @@ run: $(INSTALLED)
 	sandbox=$$!; trap 'kill $$sandbox 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python -m lnb_pipeline.sandbox.wait http://127.0.0.1:$(SHOPIFY_PORT) http://127.0.0.1:$(LNB_PORT); \
 	echo; echo "Dagster UI: http://127.0.0.1:$(DAGSTER_PORT)  (Jobs -> inventory_sync -> Materialize all)"; echo; \
+	[ -n "$${SHOPIFY_CLIENT_ID:-}" ] || export SHOPIFY_ACCESS_TOKEN=$${SHOPIFY_ACCESS_TOKEN:-sandbox-token}; \
 	DAGSTER_HOME="$(DAGSTER_HOME)" \
 	SHOPIFY_SHOP_URL=$${SHOPIFY_SHOP_URL:-http://127.0.0.1:$(SHOPIFY_PORT)} \
-	SHOPIFY_ACCESS_TOKEN=$${SHOPIFY_ACCESS_TOKEN:-sandbox-token} \
 	LNB_BASE_URL=$${LNB_BASE_URL:-http://127.0.0.1:$(LNB_PORT)/apis/wholesale/v2} \
 	LNB_CLIENT_ID=$${LNB_CLIENT_ID:-sandbox-client} \
 	LNB_CLIENT_SECRET=$${LNB_CLIENT_SECRET:-sandbox-secret} \

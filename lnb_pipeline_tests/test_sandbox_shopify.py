@@ -9,6 +9,7 @@ scenario below and the standard plan.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,10 +19,19 @@ import pytest
 import requests
 
 from lnb_pipeline.sandbox.http import SandboxServer
-from lnb_pipeline.sandbox.shopify.api import DEFAULT_TOKEN, SCHEMA_VERSION, ShopifyApi
+from lnb_pipeline.sandbox.shopify.api import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_TOKEN,
+    GRANTED_SCOPES,
+    SCHEMA_VERSION,
+    ShopifyApi,
+)
 from lnb_pipeline.sandbox.shopify.state import gid
 
 GRAPHQL_PATH = f"/admin/api/{SCHEMA_VERSION}/graphql.json"
+TOKEN_PATH = "/admin/oauth/access_token"
+GRANT = {"grant_type": "client_credentials", "client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET}
 CHANGED_SINCE = "2025-12-01T00:00:00Z"
 """After every timestamp in ``SCENARIO`` and before any change made while a test runs."""
 
@@ -127,6 +137,16 @@ class ShopClient:
         headers = {"X-Shopify-Access-Token": token} if token is not None else {}
         return requests.post(self.url + GRAPHQL_PATH, json={"query": query, "variables": variables},
                              headers=headers, timeout=timeout)
+
+    def grant(self, **overrides: str | None) -> requests.Response:
+        """A form-encoded client credentials grant, as Shopify documents it; None leaves a parameter out."""
+        form = {name: value for name, value in {**GRANT, **overrides}.items() if value is not None}
+        return requests.post(self.url + TOKEN_PATH, data=form, timeout=10)
+
+    def issued_token(self) -> str:
+        response = self.grant()
+        assert response.status_code == 200, response.text
+        return response.json()["access_token"]
 
     def answer(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """The whole JSON answer of a request Shopify answers with HTTP 200 (errors included)."""
@@ -316,6 +336,128 @@ def test_body_that_is_not_a_graphql_request_is_400(shop: ShopClient, body: bytes
         "X-Shopify-Access-Token": DEFAULT_TOKEN, "Content-Type": "application/json"})
     assert response.status_code == 400
     assert response.json() == {"errors": {"query": "Required parameter missing or invalid"}}
+
+
+# --- client credentials grant --------------------------------------------------------------------
+
+
+def test_client_credentials_grant_issues_a_fresh_expiring_shpat_token(shop: ShopClient) -> None:
+    response = shop.grant()
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"access_token", "scope", "expires_in"}
+    assert re.fullmatch(r"shpat_[0-9a-f]{32}", body["access_token"])
+    assert (body["scope"], body["expires_in"]) == (GRANTED_SCOPES, 86399)
+    assert shop.post(SHOP_NAME, token=body["access_token"]).json()["data"] == {"shop": {"name": "Test Brand"}}
+    assert shop.issued_token() != body["access_token"]
+    assert shop.post(SHOP_NAME).status_code == 200, "the static token keeps working beside issued ones"
+
+
+def test_client_credentials_grant_also_takes_a_json_body(shop: ShopClient) -> None:
+    """Shopify's own Node library (@shopify/shopify-api) sends the grant as JSON."""
+    response = requests.post(shop.url + TOKEN_PATH, json=GRANT, timeout=10)
+    assert response.status_code == 200
+    assert shop.post(SHOP_NAME, token=response.json()["access_token"]).status_code == 200
+
+
+@pytest.mark.parametrize(("overrides", "error", "description"), [
+    ({"client_secret": "wrong-secret"}, "invalid_client",
+     "Client authentication failed: unknown client_id or wrong client_secret"),
+    ({"client_id": "another-app"}, "invalid_client",
+     "Client authentication failed: unknown client_id or wrong client_secret"),
+    ({"grant_type": "authorization_code"}, "unsupported_grant_type",
+     "grant_type 'authorization_code' is not supported: use client_credentials"),
+    ({"client_secret": None}, "invalid_request", "Missing required parameter: client_secret"),
+    ({"grant_type": None, "client_id": ""}, "invalid_request", "Missing required parameter: grant_type, client_id"),
+], ids=["wrong-secret", "unknown-client", "wrong-grant-type", "no-secret", "no-grant-type-empty-id"])
+def test_refused_grant_is_an_rfc_6749_error_and_issues_nothing(
+    shop: ShopClient, overrides: dict[str, str | None], error: str, description: str
+) -> None:
+    response = shop.grant(**overrides)
+    assert response.status_code == 400
+    assert response.json() == {"error": error, "error_description": description}
+    assert "tokens_issued" not in shop.stats()
+
+
+@pytest.mark.parametrize("body", [b"", b"grant_type=client_credentials&client_id=x&client_secret=y"],
+                         ids=["empty", "form-labelled-json"])
+def test_grant_body_neither_form_nor_json_has_no_parameters(shop: ShopClient, body: bytes) -> None:
+    response = requests.post(shop.url + TOKEN_PATH, data=body, headers={"Content-Type": "application/json"},
+                             timeout=10)
+    assert response.status_code == 400
+    assert response.json() == {"error": "invalid_request",
+                               "error_description": "Missing required parameter: grant_type, client_id, client_secret"}
+
+
+def test_token_endpoint_only_takes_post(shop: ShopClient) -> None:
+    assert requests.get(shop.url + TOKEN_PATH, params=GRANT, timeout=10).status_code == 405
+
+
+def test_issued_token_past_its_lifetime_gets_the_wrong_token_401(shop: ShopClient) -> None:
+    assert shop.configure(token_lifetime_seconds=1)["token_lifetime_seconds"] == 1
+    response = shop.grant()
+    assert response.json()["expires_in"] == 1
+    token = response.json()["access_token"]
+    assert shop.post(SHOP_NAME, token=token).status_code == 200
+    time.sleep(1.05)
+    expired = shop.post(SHOP_NAME, token=token)
+    assert expired.status_code == 401
+    assert expired.json() == {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}
+
+
+def test_expire_control_ends_every_live_token(shop: ShopClient) -> None:
+    tokens = [shop.issued_token(), shop.issued_token()]
+    assert shop.health()["live_tokens"] == 2
+    assert shop.control("POST", "tokens/expire").json() == {"expired": 2}
+    assert [shop.post(SHOP_NAME, token=token).status_code for token in tokens] == [401, 401]
+    assert shop.health()["live_tokens"] == 0
+    assert shop.post(SHOP_NAME).status_code == 200
+
+
+def test_credentials_and_lifetime_are_settings_that_reset_restores(shop: ShopClient) -> None:
+    settings = shop.configure(client_id="other-app", client_secret="other-secret", token_lifetime_seconds=60)
+    assert (settings["client_id"], settings["token_lifetime_seconds"]) == ("other-app", 60)
+    assert "client_secret" not in settings
+    assert shop.grant().status_code == 400
+    response = shop.grant(client_id="other-app", client_secret="other-secret")
+    assert response.json()["expires_in"] == 60
+    token = response.json()["access_token"]
+
+    shop.reset()
+    assert shop.grant(client_id="other-app", client_secret="other-secret").status_code == 400
+    assert shop.grant().json()["expires_in"] == 86399
+    assert shop.post(SHOP_NAME, token=token).status_code == 401, "a reset forgets issued tokens"
+
+
+@pytest.mark.parametrize("settings", [
+    {"token_lifetime_seconds": 0}, {"token_lifetime_seconds": 1.5}, {"token_lifetime_seconds": "60"},
+    {"token_lifetime_seconds": True}, {"client_id": ""}, {"client_secret": None},
+])
+def test_invalid_credential_setting_is_refused_and_changes_nothing(shop: ShopClient, settings: dict[str, Any]) -> None:
+    response = shop.control("POST", "config", settings)
+    assert response.status_code == 400
+    assert shop.grant().json()["expires_in"] == 86399
+
+
+def test_grants_are_counted_and_logged_without_the_secret(shop: ShopClient) -> None:
+    shop.grant()
+    shop.grant(client_secret="wrong-secret")
+    stats = shop.stats()
+    assert stats["requests"] == {f"POST {TOKEN_PATH}": 2}
+    assert (stats["statuses"], stats["tokens_issued"]) == ({"200": 1, "400": 1}, 1)
+    logged = shop.control("GET", "requests").json()
+    assert [entry["variables"] for entry in logged] == [{**GRANT, "client_secret": "***"}] * 2
+    assert DEFAULT_CLIENT_SECRET not in json.dumps(logged) and "wrong-secret" not in json.dumps(logged)
+
+
+def test_faults_can_target_the_token_endpoint(shop: ShopClient) -> None:
+    """``throttle`` there is HTTP 429 with Retry-After, as outside GraphQL Shopify has no THROTTLED body."""
+    shop.arm(kind="throttle", match=f"POST {TOKEN_PATH}", count=1)
+    throttled = shop.grant()
+    assert (throttled.status_code, throttled.headers["Retry-After"]) == (429, "1")
+    assert shop.grant().status_code == 200
+    assert shop.post(SHOP_NAME).status_code == 200
+    assert shop.stats()["faults_injected"] == {"throttle": 1}
 
 
 # --- queries -------------------------------------------------------------------------------------
@@ -625,7 +767,8 @@ def test_empty_bucket_throttles_until_the_restore_rate_refills_it(shop: ShopClie
 
 def test_plan_setting_changes_bucket_and_restore_rate(shop: ShopClient) -> None:
     assert shop.configure(plan="plus") == {"plan": "plus", "restore_rate": 1000.0, "bucket_size": 20000.0,
-                                           "bulk_delay_seconds": 0.0, "bulk_fail_with": None}
+                                           "bulk_delay_seconds": 0.0, "bulk_fail_with": None,
+                                           "client_id": DEFAULT_CLIENT_ID, "token_lifetime_seconds": 86399}
     status = cost_of(shop.answer(SHOP_NAME))["throttleStatus"]
     assert (status["maximumAvailable"], status["restoreRate"]) == (20000.0, 1000.0)
 

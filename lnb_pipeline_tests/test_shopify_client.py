@@ -12,8 +12,10 @@ from __future__ import annotations
 import itertools
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -22,6 +24,7 @@ import requests
 from lnb_pipeline.clients.retry import RetryPolicy
 from lnb_pipeline.clients.shopify import (
     PROGRESS_LOG_SECONDS,
+    AccessTokenSource,
     ShopifyAuthError,
     ShopifyBulkError,
     ShopifyClient,
@@ -32,6 +35,7 @@ from lnb_pipeline.clients.shopify import (
     group_bulk_lines,
     page_size_for,
 )
+from lnb_pipeline.clients.shopify_auth import ClientCredentialsToken
 from lnb_pipeline.clients.shopify_queries import (
     ALL_DOCUMENTS,
     BULK_CANCEL_MUTATION,
@@ -42,7 +46,12 @@ from lnb_pipeline.clients.shopify_queries import (
     VARIANTS_COUNT_QUERY,
 )
 from lnb_pipeline.sandbox import Sandbox, start_sandbox
-from lnb_pipeline.sandbox.shopify.api import DEFAULT_TOKEN, SCHEMA_VERSION
+from lnb_pipeline.sandbox.shopify.api import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_TOKEN,
+    SCHEMA_VERSION,
+)
 
 VARIANTS = 300
 """scale:300 writes 4 bulk lines a variant (itself and 3 levels): 1 200 objects, enough for the
@@ -54,6 +63,9 @@ STOCK_PAGES = 7
 """300 variants in pages of 49: six full pages and one of 6."""
 ROOMY_BUCKET = {"bucket_size": 10_000_000, "restore_rate": 10_000_000}
 MISSING_BULK_OPERATION = "gid://shopify/BulkOperation/999999"
+TOKEN_REQUEST = "POST /admin/oauth/access_token"
+"""How the sandbox counts (and faults match) client credentials grants."""
+WRONG_SECRET = "wrong-shopify-secret-0123456789"
 
 EXPENSIVE_VARIANTS_QUERY = """
 query ExpensiveVariants($first: Int!, $after: String) {
@@ -394,3 +406,201 @@ def test_a_new_client_of_the_same_shop_starts_from_what_the_first_learnt(shop: S
     assert sandbox_stats(shop).get("throttled", 0) == 0
     assert second.stats.throttled == 0
     assert second.stats.waited_seconds > 0
+
+
+# --- client credentials (Dev Dashboard apps) --------------------------------------------------
+
+
+class TokenRecordingSession(requests.Session):
+    """A session that remembers every ``X-Shopify-Access-Token`` it sends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokens_sent: list[str] = []
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        token = (kwargs.get("headers") or {}).get("X-Shopify-Access-Token")
+        if token:
+            self.tokens_sent.append(token)
+        return super().request(method, url, *args, **kwargs)
+
+
+def make_credentials(sandbox: Sandbox, client_secret: str = DEFAULT_CLIENT_SECRET,
+                     **options: Any) -> ClientCredentialsToken:
+    """The sandbox app's credentials, with fast retries and the same short read timeout as ``make_client``."""
+    return ClientCredentialsToken(sandbox.shopify_url, DEFAULT_CLIENT_ID, client_secret, timeout=(2.0, 0.5),
+                                  retry=RetryPolicy(base_seconds=0.01), **options)
+
+
+def token_requests(sandbox: Sandbox) -> int:
+    return sandbox_stats(sandbox)["requests"].get(TOKEN_REQUEST, 0)
+
+
+def logged_text(caplog: pytest.LogCaptureFixture) -> str:
+    return "\n".join(record.getMessage() for record in caplog.records)
+
+
+def test_client_credentials_token_is_fetched_once_and_reused(shop: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    session = TokenRecordingSession()
+    client = make_client(shop, make_credentials(shop), session=session)
+    names = [client.execute(SHOP_QUERY)["shop"]["name"] for _ in range(3)]
+    assert len(set(names)) == 1
+    assert token_requests(shop) == 1
+    assert len(set(session.tokens_sent)) == 1 and session.tokens_sent[0].startswith("shpat_")
+    token_call = requests.get(f"{shop.shopify_url}/_sandbox/requests", timeout=10).json()[0]
+    assert token_call["variables"] == {"grant_type": "client_credentials", "client_id": DEFAULT_CLIENT_ID,
+                                       "client_secret": "***"}
+    assert "Shopify access token obtained for SHOPIFY_CLIENT_ID 'sandbox-shopify-client'" in logged_text(caplog)
+    for secret in (DEFAULT_CLIENT_SECRET, *session.tokens_sent):
+        assert secret not in logged_text(caplog)
+
+
+@pytest.mark.parametrize(("lifetime", "renewed_at"), [(86399, 86399 - 300), (100, 90)],
+                         ids=["day-long: 5 minutes early", "short: a tenth of its lifetime early"])
+def test_token_is_renewed_a_margin_before_it_expires(shop: Sandbox, lifetime: int, renewed_at: float) -> None:
+    """Read on a clock the test moves: the token is kept until just before the margin, not after."""
+    control(shop, "config", {"token_lifetime_seconds": lifetime})
+    now = [0.0]
+    tokens = make_credentials(shop, clock=lambda: now[0])
+    first = tokens.current()
+    now[0] = renewed_at - 0.01
+    assert tokens.current() == first
+    assert token_requests(shop) == 1
+    now[0] = renewed_at
+    assert tokens.current() != first
+    assert token_requests(shop) == 2
+
+
+def test_short_lived_token_is_renewed_before_the_server_expires_it(shop: Sandbox) -> None:
+    """A 2 s token is renewed from 1.8 s: the call at 1.9 s gets a new one, and no request is refused."""
+    control(shop, "config", {"token_lifetime_seconds": 2})
+    session = TokenRecordingSession()
+    client = make_client(shop, make_credentials(shop), session=session)
+    client.execute(SHOP_QUERY)
+    time.sleep(1.9)
+    client.execute(SHOP_QUERY)
+    assert token_requests(shop) == 2
+    assert len(set(session.tokens_sent)) == 2
+    assert "401" not in sandbox_stats(shop)["statuses"]
+
+
+def test_token_the_server_no_longer_accepts_is_renewed_once_and_the_call_resent(
+    shop: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="lnb_pipeline.clients.shopify")
+    client = make_client(shop, make_credentials(shop))
+    client.execute(SHOP_QUERY)
+    assert control(shop, "tokens/expire") == {"expired": 1}
+    assert client.execute(SHOP_QUERY)["shop"]["name"]
+    stats = sandbox_stats(shop)
+    assert stats["requests"] == {TOKEN_REQUEST: 2, "shop": 3}
+    assert stats["statuses"] == {"200": 4, "401": 1}
+    assert "Shopify refused the access token (HTTP 401); sending again with a new one" in logged_text(caplog)
+
+
+def test_order_refused_for_its_token_is_sent_once_more_and_created_once(shop: Sandbox) -> None:
+    """A 401 means Shopify applied nothing, so even a non-idempotent mutation may be resent once."""
+    client = make_client(shop, make_credentials(shop))
+    client.execute(SHOP_QUERY)
+    control(shop, "tokens/expire")
+    payload = client.execute(ORDER_CREATE, {"order": ORDER})["orderCreate"]
+    assert payload["userErrors"] == []
+    assert len(logged_requests(shop, "orderCreate")) == 2
+    created = client.execute(ORDERS_FOUND, {"query": "source_identifier:LNB-TEST-1"})["orders"]["nodes"]
+    assert created == [payload["order"]]
+
+
+def test_fresh_token_refused_again_is_final(shop: Sandbox) -> None:
+    """Every token is expired at the sandbox as soon as it is issued: one renewal, then the error."""
+    def expire_every_token(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        control(shop, "tokens/expire")
+
+    expiring = requests.Session()
+    expiring.hooks["response"].append(expire_every_token)
+    client = make_client(shop, make_credentials(shop, session=expiring))
+    with pytest.raises(ShopifyAuthError) as raised:
+        client.execute(SHOP_QUERY)
+    assert str(raised.value) == (
+        "Shopify refused a freshly issued access token (HTTP 401): check that the app with SHOPIFY_CLIENT_ID "
+        "'sandbox-shopify-client' is installed on the shop with the access scopes it needs")
+    assert sandbox_stats(shop)["requests"] == {TOKEN_REQUEST: 2, "shop": 2}
+
+
+def test_fixed_token_refused_is_not_renewed(shop: Sandbox) -> None:
+    """A source that cannot renew (the fixed SHOPIFY_ACCESS_TOKEN) is not asked twice."""
+    asked: list[str] = []
+
+    class OneToken:
+        rejection_hint = "check the one token"
+
+        def current(self) -> str:
+            return "revoked-token"
+
+        def renew_after_rejection(self, rejected: str) -> bool:
+            asked.append(rejected)
+            return False
+
+    source: AccessTokenSource = OneToken()
+    with pytest.raises(ShopifyAuthError, match=r"^Shopify refused the access token \(HTTP 401\): check the one token$"):
+        make_client(shop, source).execute(SHOP_QUERY)
+    assert asked == ["revoked-token"]
+    assert sandbox_stats(shop)["total_requests"] == 1
+
+
+def test_wrong_client_secret_fails_naming_the_client_id_but_not_the_secret(
+    shop: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(ShopifyAuthError) as raised:
+        make_client(shop, make_credentials(shop, WRONG_SECRET)).execute(SHOP_QUERY)
+    assert str(raised.value) == (
+        "Shopify refused the client credentials of SHOPIFY_CLIENT_ID 'sandbox-shopify-client' (HTTP 400): "
+        "invalid_client: Client authentication failed: unknown client_id or wrong client_secret")
+    assert raised.value.__cause__ is None and raised.value.__context__ is None
+    assert WRONG_SECRET not in logged_text(caplog)
+    assert sandbox_stats(shop)["requests"] == {TOKEN_REQUEST: 1}
+
+
+def test_shop_url_without_a_token_endpoint_says_which_setting_to_fix(shop: Sandbox) -> None:
+    tokens = ClientCredentialsToken(f"{shop.shopify_url}/store/brand", DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+    with pytest.raises(ShopifyAuthError) as raised:
+        tokens.current()
+    assert str(raised.value) == (
+        f"Shopify has no token endpoint at {shop.shopify_url}/store/brand/admin/oauth/access_token (HTTP 404): "
+        "SHOPIFY_SHOP_URL must be the shop's https://<shop>.myshopify.com address")
+
+
+@pytest.mark.parametrize("kind", ["http_500", "http_503", "drop", "malformed_json", "throttle"])
+def test_transient_token_endpoint_failure_is_retried(shop: Sandbox, kind: str,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """``throttle`` is HTTP 429 with Retry-After: 1 there, so that case waits a second."""
+    caplog.set_level(logging.WARNING, logger="lnb_pipeline.clients.shopify_auth")
+    arm(shop, kind, TOKEN_REQUEST, 1)
+    assert make_client(shop, make_credentials(shop)).execute(SHOP_QUERY)["shop"]["name"]
+    assert token_requests(shop) == 2
+    assert re.fullmatch(r"Shopify token endpoint: .+; retry 1/3 in \d+\.\d\d s", logged_text(caplog))
+    assert DEFAULT_CLIENT_SECRET not in logged_text(caplog)
+
+
+def test_token_endpoint_failing_every_time_gives_up_after_the_retry_policy(shop: Sandbox) -> None:
+    arm(shop, "http_503", TOKEN_REQUEST, 10)
+    with pytest.raises(ShopifyServerError, match=r"^Shopify's token endpoint failed after 4 attempt\(s\): HTTP 503$"):
+        make_client(shop, make_credentials(shop)).execute(SHOP_QUERY)
+    assert sandbox_stats(shop)["requests"] == {TOKEN_REQUEST: 4}
+
+
+def test_concurrent_first_calls_share_one_token(shop: Sandbox) -> None:
+    """Eight threads needing a token at the same moment wait for one fetch instead of making eight."""
+    tokens = make_credentials(shop)
+    clients = [make_client(shop, tokens) for _ in range(8)]
+    start = threading.Barrier(len(clients))
+
+    def shop_name(client: ShopifyClient) -> str:
+        start.wait()
+        return client.execute(SHOP_QUERY)["shop"]["name"]
+
+    with ThreadPoolExecutor(max_workers=len(clients)) as pool:
+        names = list(pool.map(shop_name, clients))
+    assert len(names) == 8 and len(set(names)) == 1
+    assert sandbox_stats(shop)["requests"] == {TOKEN_REQUEST: 1, "shop": 8}

@@ -1,24 +1,31 @@
 """``ShopifyResource`` in real ``dg.materialize`` runs against the Shopify sandbox.
 
-Settings come from the environment, as ``shopify_resource_from_env()`` reads them, and a missing or
-malformed one must stop the run at resource setup with a message naming the variable, before any
-request reaches Shopify.
+Settings come from the environment, as ``shopify_resource_from_env()`` reads them, and a missing,
+conflicting or malformed one must stop the run at resource setup with a message naming the variable,
+before any request reaches Shopify. With a Dev Dashboard app's client credentials, a run fetches one
+token for all its clients, and neither the secret nor that token reaches Dagster's logs.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import dagster as dg
 import pytest
 import requests
 
 from lnb_pipeline.clients.shopify_queries import SHOP_QUERY
+from lnb_pipeline.defs.inventory.assets import shopify_locations
 from lnb_pipeline.defs.shopify.resources import (
     ShopifyResource,
     shopify_resource_from_env,
 )
 from lnb_pipeline.sandbox import Sandbox, start_sandbox
+from lnb_pipeline.sandbox.shopify.api import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 SHOPIFY_VARIABLES = ("SHOPIFY_SHOP_URL", "SHOPIFY_ACCESS_TOKEN")
+CLIENT_CREDENTIAL_VARIABLES = ("SHOPIFY_CLIENT_ID", "SHOPIFY_CLIENT_SECRET")
+TOKEN_REQUEST = "POST /admin/oauth/access_token"
+CHOICE = "set either SHOPIFY_ACCESS_TOKEN, or SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET"
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +39,10 @@ def sandbox_requests(sandbox: Sandbox) -> int:
     return requests.get(f"{sandbox.shopify_url}/_sandbox/stats", timeout=5).json()["total_requests"]
 
 
+def sandbox_stats(sandbox: Sandbox) -> dict[str, Any]:
+    return requests.get(f"{sandbox.shopify_url}/_sandbox/stats", timeout=5).json()
+
+
 @pytest.fixture
 def shopify_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     """The SHOPIFY_* variables pointing at a freshly reset sandbox, the API version left to its default."""
@@ -39,8 +50,35 @@ def shopify_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     for name, value in sandbox.environment().items():
         if name in SHOPIFY_VARIABLES:
             monkeypatch.setenv(name, value)
-    monkeypatch.delenv("SHOPIFY_API_VERSION", raising=False)
+    for name in ("SHOPIFY_API_VERSION", *CLIENT_CREDENTIAL_VARIABLES):
+        monkeypatch.delenv(name, raising=False)
     return sandbox
+
+
+@pytest.fixture
+def client_credentials_env(shopify_env: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+    """The sandbox app's client id and secret in place of SHOPIFY_ACCESS_TOKEN, as a Dev Dashboard app has."""
+    monkeypatch.delenv("SHOPIFY_ACCESS_TOKEN")
+    monkeypatch.setenv("SHOPIFY_CLIENT_ID", DEFAULT_CLIENT_ID)
+    monkeypatch.setenv("SHOPIFY_CLIENT_SECRET", DEFAULT_CLIENT_SECRET)
+    return shopify_env
+
+
+@pytest.fixture
+def tokens_sent(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """Every ``X-Shopify-Access-Token`` any ``requests.Session`` in this process sends during the test."""
+    sent: set[str] = set()
+    original: Callable[..., requests.Response] = requests.Session.request
+
+    def recording_request(session: requests.Session, method: str, url: str, *args: Any,
+                          **kwargs: Any) -> requests.Response:
+        token = (kwargs.get("headers") or {}).get("X-Shopify-Access-Token")
+        if token:
+            sent.add(token)
+        return original(session, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", recording_request)
+    return sent
 
 
 @dg.asset
@@ -72,13 +110,96 @@ def test_resource_from_env_reads_the_shop_at_the_configured_version(
     assert [entry["path"] for entry in sent] == [path]
 
 
-def test_missing_access_token_fails_naming_the_variable(shopify_env: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An unset ``dg.EnvVar`` fails config resolution, which Dagster raises even with ``raise_on_error=False``."""
+def init_failure_text(result: dg.ExecuteInProcessResult) -> str:
+    """The one RESOURCE_INIT_FAILURE event of a failed run, serialized."""
+    assert not result.success
+    init_failures = [e for e in result.all_events if e.event_type_value == "RESOURCE_INIT_FAILURE"]
+    assert len(init_failures) == 1
+    return dg.serialize_value(init_failures[0])
+
+
+def run_texts(result: dg.ExecuteInProcessResult, instance: dg.DagsterInstance) -> list[str]:
+    """Everything the run stored or reported: its event log (log lines included) and its events."""
+    texts = [dg.serialize_value(entry) for entry in instance.all_logs(result.run_id)]
+    return texts + [dg.serialize_value(event) for event in result.all_events]
+
+
+@pytest.mark.parametrize(("variables", "complaint"), [
+    ({}, f"Shopify credentials are missing: {CHOICE}"),
+    ({"SHOPIFY_ACCESS_TOKEN": "sandbox-token", "SHOPIFY_CLIENT_ID": "id", "SHOPIFY_CLIENT_SECRET": "secret"},
+     f"Shopify credentials conflict: {CHOICE}, not both"),
+    ({"SHOPIFY_ACCESS_TOKEN": "sandbox-token", "SHOPIFY_CLIENT_SECRET": "secret"},
+     f"Shopify credentials conflict: {CHOICE}, not both"),
+    ({"SHOPIFY_CLIENT_ID": "id"},
+     "SHOPIFY_CLIENT_ID is set but SHOPIFY_CLIENT_SECRET is not: the client credentials grant needs both"),
+    ({"SHOPIFY_CLIENT_SECRET": "secret"},
+     "SHOPIFY_CLIENT_SECRET is set but SHOPIFY_CLIENT_ID is not: the client credentials grant needs both"),
+    ({"SHOPIFY_CLIENT_ID": " ", "SHOPIFY_CLIENT_SECRET": "secret"}, "SHOPIFY_CLIENT_ID is empty"),
+    ({"SHOPIFY_CLIENT_ID": "id", "SHOPIFY_CLIENT_SECRET": ""}, "SHOPIFY_CLIENT_SECRET is empty"),
+], ids=["none", "all-three", "token-and-secret", "id-only", "secret-only", "blank-id", "blank-secret"])
+def test_credentials_other_than_one_complete_way_fail_at_setup_naming_the_variables(
+    shopify_env: Sandbox, monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], complaint: str
+) -> None:
+    monkeypatch.delenv("SHOPIFY_ACCESS_TOKEN")
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert complaint in init_failure_text(materialize_shop_name())
+    assert sandbox_requests(shopify_env) == 0
+
+
+def test_variable_unset_after_load_fails_naming_it(shopify_env: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A variable bound when the definitions loaded must still be set when the run starts; an unset
+    ``dg.EnvVar`` fails config resolution, which Dagster raises even with ``raise_on_error=False``."""
+    resource = shopify_resource_from_env()
     monkeypatch.delenv("SHOPIFY_ACCESS_TOKEN")
     with pytest.raises(dg.DagsterInvalidConfigError,
                        match='environment variable "SHOPIFY_ACCESS_TOKEN" which is not set'):
-        materialize_shop_name()
+        dg.materialize([shop_name], resources={"shopify": resource}, raise_on_error=False)
     assert sandbox_requests(shopify_env) == 0
+
+
+def test_client_credentials_from_env_read_the_shop(client_credentials_env: Sandbox) -> None:
+    result = materialize_shop_name()
+    assert result.success
+    assert result.output_for_node("shop_name") == "Maison Demo"
+    sent = requests.get(f"{client_credentials_env.shopify_url}/_sandbox/requests", timeout=5).json()
+    assert [entry["path"] for entry in sent] == ["/admin/oauth/access_token", "/admin/api/2026-04/graphql.json"]
+
+
+def test_run_with_client_credentials_shares_one_token_and_logs_neither_secret_nor_token(
+    client_credentials_env: Sandbox, tokens_sent: set[str]
+) -> None:
+    """The stock flow's first asset and another Shopify asset, in one run: one token between them."""
+    resource = ShopifyResource(shop_url=client_credentials_env.shopify_url, client_id=dg.EnvVar("SHOPIFY_CLIENT_ID"),
+                               client_secret=dg.EnvVar("SHOPIFY_CLIENT_SECRET"))
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([shopify_locations, shop_name], resources={"shopify": resource}, instance=instance)
+    assert result.success
+    assert len(result.output_for_node("shopify_locations")) == 3
+    assert sandbox_stats(client_credentials_env)["requests"] == {TOKEN_REQUEST: 1, "locations": 1, "shop": 1}
+    assert len(tokens_sent) == 1
+    texts = run_texts(result, instance)
+    assert any("Shopify access token obtained for SHOPIFY_CLIENT_ID 'sandbox-shopify-client'" in text
+               for text in texts), "the token source's messages should be in the run's log"
+    for secret in (DEFAULT_CLIENT_SECRET, *tokens_sent):
+        assert not [text for text in texts if secret in text]
+
+
+def test_wrong_client_secret_fails_the_run_naming_the_client_id_only(
+    client_credentials_env: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On ``shop_name``, which has no step retry policy (the stock assets would try twice more, 15 s apart)."""
+    wrong_secret = "shopify-wrong-secret-5f0c2a"
+    monkeypatch.setenv("SHOPIFY_CLIENT_SECRET", wrong_secret)
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([shop_name], resources={"shopify": shopify_resource_from_env()},
+                            instance=instance, raise_on_error=False)
+    assert not result.success
+    texts = run_texts(result, instance)
+    assert any("Shopify refused the client credentials of SHOPIFY_CLIENT_ID 'sandbox-shopify-client' (HTTP 400): "
+               "invalid_client" in text for text in texts)
+    assert not [text for text in texts if wrong_secret in text]
+    assert sandbox_stats(client_credentials_env)["requests"] == {TOKEN_REQUEST: 1}
 
 
 @pytest.mark.parametrize(
@@ -95,9 +216,5 @@ def test_malformed_setting_fails_at_setup_before_any_request(
     shopify_env: Sandbox, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, complaint: str
 ) -> None:
     monkeypatch.setenv(variable, value)
-    result = materialize_shop_name()
-    assert not result.success
-    init_failures = [e for e in result.all_events if e.event_type_value == "RESOURCE_INIT_FAILURE"]
-    assert len(init_failures) == 1
-    assert complaint in dg.serialize_value(init_failures[0])
+    assert complaint in init_failure_text(materialize_shop_name())
     assert sandbox_requests(shopify_env) == 0

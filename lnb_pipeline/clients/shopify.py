@@ -5,6 +5,10 @@ Shopify meters every app with a leaky bucket of cost points. Rather than running
 just long enough before a request whose cost the bucket cannot cover yet, so long reads run at
 the plan's restore rate. Throttled answers, 5xx and network failures are still retried, with
 bounded jittered backoff, but only for reads and writes the caller marks idempotent.
+
+The access token comes from an ``AccessTokenSource``: a fixed token (a legacy custom app's), or
+``ClientCredentialsToken`` (``shopify_auth``), which fetches 24-hour tokens and renews them. A 401
+gets one renewal and one resend, which is safe even for a mutation: Shopify applied nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from graphql import FieldNode, OperationDefinitionNode, SelectionSetNode, parse
@@ -41,7 +45,7 @@ class ShopifyError(Exception):
 
 
 class ShopifyAuthError(ShopifyError):
-    """Wrong or revoked access token (HTTP 401/403): retrying cannot help."""
+    """Wrong or revoked access token (HTTP 401/403) or client credentials: retrying cannot help."""
 
 
 class ShopifyGraphQLError(ShopifyError):
@@ -82,6 +86,37 @@ class ShopifyBulkError(ShopifyError):
     def __init__(self, message: str, operation: dict[str, Any]) -> None:
         super().__init__(message)
         self.operation = operation
+
+
+class AccessTokenSource(Protocol):
+    """Where the client gets the ``X-Shopify-Access-Token`` it sends."""
+
+    @property
+    def rejection_hint(self) -> str:
+        """What to check when Shopify refuses the token, naming the variables; never the secret."""
+        ...
+
+    def current(self) -> str:
+        """The token to send now."""
+        ...
+
+    def renew_after_rejection(self, rejected: str) -> bool:
+        """Drop ``rejected``; True when ``current()`` may now give a token worth one more try."""
+        ...
+
+
+@dataclass(frozen=True)
+class StaticAccessToken:
+    """A fixed token (``SHOPIFY_ACCESS_TOKEN``): nothing to renew, so a rejection is final."""
+
+    value: str = field(repr=False)
+    rejection_hint: str = "check SHOPIFY_ACCESS_TOKEN and the app's access scopes"
+
+    def current(self) -> str:
+        return self.value
+
+    def renew_after_rejection(self, rejected: str) -> bool:
+        return False
 
 
 @dataclass
@@ -153,12 +188,12 @@ def page_size_for(document: str, variables: dict[str, Any], size_variable: str =
 class ShopifyClient:
     """One shop's Admin GraphQL endpoint. Thread-safe; share one per run."""
 
-    def __init__(self, shop_url: str, access_token: str, api_version: str = "2026-04", *,
+    def __init__(self, shop_url: str, access_token: str | AccessTokenSource, api_version: str = "2026-04", *,
                  timeout: tuple[float, float] = (5.0, 60.0), retry: RetryPolicy | None = None,
                  logger: logging.Logger | None = None, session: requests.Session | None = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         self.endpoint = f"{shop_url.rstrip('/')}/admin/api/{api_version}/graphql.json"
-        self._token = access_token
+        self._tokens = StaticAccessToken(access_token) if isinstance(access_token, str) else access_token
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
         self._log = logger or logging.getLogger(__name__)
@@ -229,18 +264,30 @@ class ShopifyClient:
                 raise ShopifyServerError("Shopify answered without data or errors")
             return data
 
-    def _post(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:
+    def _send(self, document: str, variables: dict[str, Any], token: str) -> requests.Response:
         response = self._session.post(
             self.endpoint,
             json={"query": document, "variables": variables},
-            headers={"X-Shopify-Access-Token": self._token, "Content-Type": "application/json",
+            headers={"X-Shopify-Access-Token": token, "Content-Type": "application/json",
                      "Accept": "application/json"},
             timeout=self._timeout,
         )
         self.stats.requests += 1
+        return response
+
+    def _post(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:
+        """One request and its classified answer; a 401 gets one token renewal and one resend."""
+        token = self._tokens.current()
+        response = self._send(document, variables, token)
+        renewed = False
+        if response.status_code == 401 and self._tokens.renew_after_rejection(token):
+            self._log.info("Shopify refused the access token (HTTP 401); sending again with a new one")
+            response = self._send(document, variables, self._tokens.current())
+            renewed = True
         if response.status_code in (401, 403):
-            raise ShopifyAuthError(f"Shopify refused the access token (HTTP {response.status_code}): "
-                                   "check SHOPIFY_ACCESS_TOKEN and the app's access scopes")
+            refused = "a freshly issued access token" if renewed else "the access token"
+            raise ShopifyAuthError(f"Shopify refused {refused} (HTTP {response.status_code}): "
+                                   f"{self._tokens.rejection_hint}")
         if response.status_code == 429:
             retry_after = response.headers.get("Retry-After")
             raise _HttpThrottled(float(retry_after) if retry_after and _is_number(retry_after) else None)

@@ -30,7 +30,7 @@ from lnb_pipeline.defs.orders.assets import BLOCKED_REASONS
 
 DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"
 ALERTS_OFF = "LNB_ALERT_WEBHOOK_URL is not set: alerts are off"
-SECRET_VARIABLES = ("SHOPIFY_ACCESS_TOKEN", "LNB_CLIENT_SECRET")
+SECRET_VARIABLES = ("SHOPIFY_ACCESS_TOKEN", "SHOPIFY_CLIENT_SECRET", "LNB_CLIENT_SECRET")
 """Settings whose values must never leave in an alert, whatever error message carried them."""
 WEBHOOK_TIMEOUT_SECONDS = 10
 WEBHOOK_RETRY = RetryPolicy(attempts=3)

@@ -3,54 +3,115 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
+import threading
 from urllib.parse import urlsplit
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from lnb_pipeline.clients.retry import RetryPolicy
 from lnb_pipeline.clients.shopify import ShopifyClient
+from lnb_pipeline.clients.shopify_auth import ClientCredentialsToken
+from lnb_pipeline.defs.env import fields_from_env
 
 DEFAULT_API_VERSION = "2026-04"
+CONNECT_TIMEOUT_SECONDS = 10.0
+CREDENTIALS_CHOICE = "set either SHOPIFY_ACCESS_TOKEN, or SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET"
 _API_VERSION = re.compile(r"^\d{4}-(01|04|07|10)$|^unstable$")
 
 
 class ShopifyResource(dg.ConfigurableResource):
-    """One Shopify shop, reached through the Admin GraphQL API with an app access token."""
+    """One Shopify shop, reached through the Admin GraphQL API.
+
+    Authenticated either by a fixed access token (a legacy custom app's) or by a Dev Dashboard app's
+    client id and secret, whose 24-hour tokens are fetched and renewed by the client credentials grant;
+    every client of a run shares one such token.
+    """
 
     shop_url: str = Field(description="SHOPIFY_SHOP_URL: https://<shop>.myshopify.com, or the sandbox's URL.")
-    access_token: str = Field(description="SHOPIFY_ACCESS_TOKEN: the app's Admin API access token.")
+    access_token: str | None = Field(
+        default=None,
+        description="SHOPIFY_ACCESS_TOKEN: a fixed Admin API access token (shpat_…, from a custom app created in "
+                    "the Shopify admin before 2026). Give it or SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET.")
+    client_id: str | None = Field(
+        default=None,
+        description="SHOPIFY_CLIENT_ID: the Dev Dashboard app's client id, with SHOPIFY_CLIENT_SECRET instead of "
+                    "SHOPIFY_ACCESS_TOKEN; its expiring access tokens are then fetched and renewed automatically.")
+    client_secret: str | None = Field(
+        default=None, description="SHOPIFY_CLIENT_SECRET: the Dev Dashboard app's client secret (with SHOPIFY_CLIENT_ID).")
     api_version: str = Field(default=DEFAULT_API_VERSION, description="SHOPIFY_API_VERSION, e.g. 2026-04.")
     timeout_seconds: float = Field(default=60.0, description="Read timeout of one request, in seconds.")
     max_attempts: int = Field(default=4, description="Tries per request on transient failures, the first included.")
 
+    _logger: logging.Logger | None = PrivateAttr(default=None)
+    _client_credentials: ClientCredentialsToken | None = PrivateAttr(default=None)
+    _client_credentials_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        """Refuse a malformed setting before any API call, naming the variable to fix."""
+        """Refuse a missing, conflicting or malformed setting before any API call, naming the variable to fix."""
         url = urlsplit(self.shop_url)
         if url.scheme not in ("http", "https") or not url.netloc:
             raise ValueError(f"SHOPIFY_SHOP_URL must be an http(s) URL such as https://brand.myshopify.com, "
                              f"got {self.shop_url!r}")
-        if not self.access_token.strip():
-            raise ValueError("SHOPIFY_ACCESS_TOKEN is empty")
+        self._check_credentials()
         if not _API_VERSION.match(self.api_version):
             raise ValueError(f"SHOPIFY_API_VERSION must look like 2026-04 (a quarterly release), "
                              f"got {self.api_version!r}")
         if self.timeout_seconds <= 0 or self.max_attempts < 1:
             raise ValueError("Shopify timeout_seconds must be positive and max_attempts at least 1")
+        self._logger = context.log
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._client_credentials is not None:
+            self._client_credentials.close()
+
+    def _check_credentials(self) -> None:
+        """Exactly one way in: the fixed token, or both halves of the client credentials."""
+        has_token = self.access_token is not None
+        has_id, has_secret = self.client_id is not None, self.client_secret is not None
+        if not (has_token or has_id or has_secret):
+            raise ValueError(f"Shopify credentials are missing: {CREDENTIALS_CHOICE}")
+        if has_token and (has_id or has_secret):
+            raise ValueError(f"Shopify credentials conflict: {CREDENTIALS_CHOICE}, not both")
+        if has_id != has_secret:
+            given, missing = ("SHOPIFY_CLIENT_ID", "SHOPIFY_CLIENT_SECRET") if has_id else (
+                "SHOPIFY_CLIENT_SECRET", "SHOPIFY_CLIENT_ID")
+            raise ValueError(f"{given} is set but {missing} is not: the client credentials grant needs both")
+        for variable, value in (("SHOPIFY_ACCESS_TOKEN", self.access_token), ("SHOPIFY_CLIENT_ID", self.client_id),
+                                ("SHOPIFY_CLIENT_SECRET", self.client_secret)):
+            if value is not None and not value.strip():
+                raise ValueError(f"{variable} is empty")
 
     def get_client(self, logger: logging.Logger | None = None) -> ShopifyClient:
         """A client that logs progress through ``logger`` (pass ``context.log``)."""
-        return ShopifyClient(self.shop_url, self.access_token, self.api_version,
-                             timeout=(10.0, self.timeout_seconds), retry=RetryPolicy(attempts=self.max_attempts),
-                             logger=logger)
+        self._check_credentials()
+        tokens = self.access_token if self.access_token is not None else self._shared_client_credentials()
+        return ShopifyClient(self.shop_url, tokens, self.api_version,
+                             timeout=(CONNECT_TIMEOUT_SECONDS, self.timeout_seconds),
+                             retry=RetryPolicy(attempts=self.max_attempts), logger=logger)
+
+    def _shared_client_credentials(self) -> ClientCredentialsToken:
+        """One token source for every client this resource hands out, so a run fetches one token."""
+        assert self.client_id is not None and self.client_secret is not None, "checked by _check_credentials"
+        with self._client_credentials_lock:
+            if self._client_credentials is None:
+                self._client_credentials = ClientCredentialsToken(
+                    self.shop_url, self.client_id, self.client_secret,
+                    timeout=(CONNECT_TIMEOUT_SECONDS, self.timeout_seconds),
+                    retry=RetryPolicy(attempts=self.max_attempts), logger=self._logger)
+            return self._client_credentials
 
 
 def shopify_resource_from_env() -> ShopifyResource:
-    """The resource as configured by environment variables (the token is read only at run time)."""
+    """The resource as configured by environment variables: secrets are bound as ``dg.EnvVar`` (read
+    only at run time), and only those that are set, so the credentials' choice is left to the run's check."""
     return ShopifyResource(
         shop_url=dg.EnvVar("SHOPIFY_SHOP_URL"),
-        access_token=dg.EnvVar("SHOPIFY_ACCESS_TOKEN"),
-        api_version=dg.EnvVar("SHOPIFY_API_VERSION") if "SHOPIFY_API_VERSION" in os.environ else DEFAULT_API_VERSION,
+        **fields_from_env({
+            "access_token": ("SHOPIFY_ACCESS_TOKEN", str),
+            "client_id": ("SHOPIFY_CLIENT_ID", str),
+            "client_secret": ("SHOPIFY_CLIENT_SECRET", str),
+            "api_version": ("SHOPIFY_API_VERSION", str),
+        }),
     )

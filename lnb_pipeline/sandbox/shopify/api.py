@@ -1,16 +1,23 @@
 """The Shopify Admin GraphQL sandbox: ``POST /admin/api/{version}/graphql.json``.
 
 Real GraphQL (graphql-core) over an SDL subset of Shopify's 2026-04 Admin schema, with Shopify's
-auth, cost calculation, leaky-bucket throttling, search syntax and bulk operations.
+auth, cost calculation, leaky-bucket throttling, search syntax and bulk operations, and the client
+credentials grant (``POST /admin/oauth/access_token``) that Dev Dashboard apps get their expiring
+tokens from.
 """
 
 from __future__ import annotations
 
 import copy
 import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
 from typing import Any
+from urllib.parse import parse_qsl
 
 from graphql import (
     DocumentNode,
@@ -53,6 +60,15 @@ BULK_FILE_PATH = re.compile(r"^bulk/(?P<number>\d+)\.jsonl$")
 BULK_EXPIRE_PATH = re.compile(r"^bulk/(?P<number>\d+)/expire$")
 DEFAULT_TOKEN = "sandbox-token"
 INVALID_TOKEN_MESSAGE = "[API] Invalid API key or access token (unrecognized login or wrong password)"
+TOKEN_PATH = "/admin/oauth/access_token"
+DEFAULT_CLIENT_ID = "sandbox-shopify-client"
+DEFAULT_CLIENT_SECRET = "sandbox-shopify-secret"
+DEFAULT_TOKEN_LIFETIME_SECONDS = 86399
+"""What Shopify's client credentials grant gives: 24 hours less a second."""
+GRANTED_SCOPES = "read_products,read_inventory,read_locations,read_customers,write_orders,read_all_orders"
+"""The scopes README.md asks for, as the grant's ``scope`` lists them."""
+TOKEN_PARAMETERS = ("grant_type", "client_id", "client_secret")
+REDACTED = "***"
 
 
 @lru_cache(maxsize=512)
@@ -69,6 +85,46 @@ def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionN
     if name:
         return next((op for op in operations if op.name and op.name.value == name), None)
     return operations[0] if len(operations) == 1 else None
+
+
+@dataclass(frozen=True)
+class _InstalledApp:
+    """The Dev Dashboard app the sandbox shop has installed, and how long its tokens last."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    token_lifetime_seconds: int
+
+
+def _lifetime(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError("token_lifetime_seconds must be a positive integer (Shopify's expires_in is whole seconds)")
+    return value
+
+
+def _credential(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string")
+    return value
+
+
+def _token_parameters(request: Request) -> dict[str, str]:
+    """The grant's parameters: form-encoded as Shopify documents, or JSON as Shopify's own Node library
+    (``@shopify/shopify-api``) sends them. A body of neither kind has no parameters."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        try:
+            body = request.json()
+        except ValueError:
+            return {}
+        return {k: v for k, v in body.items() if isinstance(v, str)} if isinstance(body, dict) else {}
+    return dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+def _oauth_error(error: str, description: str) -> Response:
+    """An RFC 6749 §5.2 error answer. Shopify documents no error answer for this grant; the refusals
+    reported in practice (``shop_not_permitted``) are HTTP 400, so the sandbox uses 400 and the RFC's body."""
+    return Response.json({"error": error, "error_description": description}, 400)
 
 
 def _bind_resolvers(schema: GraphQLSchema, api: ShopifyApi) -> None:
@@ -91,7 +147,9 @@ class ShopifyApi(SandboxApi):
 
     name = "shopify"
 
-    def __init__(self, scenario: dict[str, Any], *, token: str = DEFAULT_TOKEN, plan: str = "standard") -> None:
+    def __init__(self, scenario: dict[str, Any], *, token: str = DEFAULT_TOKEN, plan: str = "standard",
+                 client_id: str = DEFAULT_CLIENT_ID, client_secret: str = DEFAULT_CLIENT_SECRET,
+                 token_lifetime_seconds: int = DEFAULT_TOKEN_LIFETIME_SECONDS) -> None:
         super().__init__()
         if plan not in PLANS:
             raise ValueError(f"unknown plan {plan!r}; choose one of {', '.join(PLANS)}")
@@ -100,6 +158,11 @@ class ShopifyApi(SandboxApi):
         self._initial = scenario
         self.state = ShopifyState(copy.deepcopy(scenario))
         self.token = self._initial_token = token
+        self.app = self._initial_app = _InstalledApp(client_id, client_secret,
+                                                                _lifetime(token_lifetime_seconds))
+        self._issued_tokens: dict[str, float] = {}
+        """Token -> ``time.monotonic()`` at which it expires."""
+        self._tokens_lock = threading.Lock()
         self.plan = self._initial_plan = PLANS[plan]
         self.bucket = LeakyBucket(self.plan)
         self.bulk = BulkOperations(self.schema, self._context, self._bulk_url)
@@ -140,6 +203,10 @@ class ShopifyApi(SandboxApi):
         return fields or ["(no fields)"]
 
     def log_entry(self, request: Request) -> dict[str, Any]:
+        if request.path == TOKEN_PATH:
+            parameters = _token_parameters(request)
+            return {"method": request.method, "path": request.path, "query": None,
+                    "variables": {k: REDACTED if k == "client_secret" else v for k, v in parameters.items()}}
         body = self._body(request)
         return {"method": request.method, "path": request.path, "query": body.get("query"),
                 "variables": body.get("variables")}
@@ -161,7 +228,10 @@ class ShopifyApi(SandboxApi):
                          "throttleStatus": self.bucket.status()}}
 
     def throttled_response(self, request: Request, requested: int = 0) -> Response:
+        """THROTTLED in a GraphQL answer; the token endpoint, outside GraphQL, answers HTTP 429."""
         self.stats.count("throttled")
+        if request.path == TOKEN_PATH:
+            return Response.json({"errors": "Too Many Requests"}, 429, {"Retry-After": "1"})
         return Response.json({
             "errors": [{"message": "Throttled", "extensions": {
                 "code": "THROTTLED",
@@ -175,11 +245,15 @@ class ShopifyApi(SandboxApi):
         return {"X-Shopify-API-Version": SCHEMA_VERSION}
 
     def handle(self, request: Request) -> Response:
+        if request.path == TOKEN_PATH:
+            if request.method != "POST":
+                return Response.json({"errors": "Method Not Allowed: use POST"}, 405)
+            return self._issue_token(request)
         if not GRAPHQL_PATH.match(request.path):
             return Response.json({"errors": "Not Found"}, 404)
         if request.method != "POST":
             return Response.json({"errors": "Method Not Allowed: use POST"}, 405)
-        if request.headers.get("x-shopify-access-token") != self.token:
+        if not self._accepts(request.headers.get("x-shopify-access-token")):
             return Response.json({"errors": INVALID_TOKEN_MESSAGE}, 401)
         body = self._body(request)
         query, variables = body.get("query"), body.get("variables") or {}
@@ -223,6 +297,37 @@ class ShopifyApi(SandboxApi):
         payload["extensions"] = extensions
         return Response.json(payload, headers=self._headers())
 
+    def _accepts(self, token: str | None) -> bool:
+        """The static token, or one the grant issued that has not expired: an expired token is
+        refused exactly as a wrong one is."""
+        if token is None:
+            return False
+        if token == self.token:
+            return True
+        with self._tokens_lock:
+            expires_at = self._issued_tokens.get(token)
+        return expires_at is not None and time.monotonic() < expires_at
+
+    def _issue_token(self, request: Request) -> Response:
+        """The client credentials grant: a fresh ``shpat_`` token for the installed app's id and secret."""
+        parameters = _token_parameters(request)
+        missing = [name for name in TOKEN_PARAMETERS if not parameters.get(name)]
+        if missing:
+            return _oauth_error("invalid_request", f"Missing required parameter: {', '.join(missing)}")
+        if parameters["grant_type"] != "client_credentials":
+            return _oauth_error("unsupported_grant_type",
+                                f"grant_type {parameters['grant_type']!r} is not supported: use client_credentials")
+        app = self.app
+        if (parameters["client_id"], parameters["client_secret"]) != (app.client_id, app.client_secret):
+            return _oauth_error("invalid_client", "Client authentication failed: unknown client_id or wrong "
+                                                  "client_secret")
+        token = "shpat_" + secrets.token_hex(16)
+        with self._tokens_lock:
+            self._issued_tokens[token] = time.monotonic() + app.token_lifetime_seconds
+        self.stats.count("tokens_issued")
+        return Response.json({"access_token": token, "scope": GRANTED_SCOPES,
+                              "expires_in": app.token_lifetime_seconds})
+
     def _errors(self, errors: list[Any], extensions: dict[str, Any] | None = None) -> Response:
         payload: dict[str, Any] = {"errors": errors}
         if extensions:
@@ -239,13 +344,16 @@ class ShopifyApi(SandboxApi):
         super().reset(payload)
         self.bulk.clear()
         self.state = ShopifyState(copy.deepcopy(self._initial))
-        self.token, self.plan = self._initial_token, self._initial_plan
+        self.token, self.plan, self.app = self._initial_token, self._initial_plan, self._initial_app
+        with self._tokens_lock:
+            self._issued_tokens.clear()
         self.bucket.set_plan(self.plan)
 
     def configure(self, payload: Any) -> dict[str, Any]:
         if not isinstance(payload, dict):
             raise ValueError("config is a JSON object")
-        known = {"plan", "bucket_size", "restore_rate", "token", "bulk_delay_seconds", "bulk_fail_with"}
+        known = {"plan", "bucket_size", "restore_rate", "token", "bulk_delay_seconds", "bulk_fail_with",
+                 "client_id", "client_secret", "token_lifetime_seconds"}
         unknown = set(payload) - known
         if unknown:
             raise ValueError(f"unknown settings {sorted(unknown)}; known: {sorted(known)}")
@@ -258,10 +366,15 @@ class ShopifyApi(SandboxApi):
                     float(payload.get("bucket_size", plan.bucket_size)))
         if "bulk_fail_with" in payload and payload["bulk_fail_with"] not in (None, *BULK_ERROR_CODES):
             raise ValueError(f"bulk_fail_with must be null or one of {', '.join(BULK_ERROR_CODES)}")
+        app = _InstalledApp(
+            _credential("client_id", payload.get("client_id", self.app.client_id)),
+            _credential("client_secret", payload.get("client_secret", self.app.client_secret)),
+            _lifetime(payload.get("token_lifetime_seconds", self.app.token_lifetime_seconds)),
+        )
         if set(payload) & {"plan", "bucket_size", "restore_rate"}:
             self.plan = plan
             self.bucket.set_plan(plan)
-        self.token = payload.get("token", self.token)
+        self.token, self.app = payload.get("token", self.token), app
         self.bulk.settings = BulkSettings(
             delay_seconds=float(payload.get("bulk_delay_seconds", self.bulk.settings.delay_seconds)),
             fail_with=payload.get("bulk_fail_with", self.bulk.settings.fail_with),
@@ -270,13 +383,24 @@ class ShopifyApi(SandboxApi):
 
     def settings(self) -> dict[str, Any]:
         return {"plan": self.plan.name, "restore_rate": self.plan.restore_rate, "bucket_size": self.plan.bucket_size,
-                "bulk_delay_seconds": self.bulk.settings.delay_seconds, "bulk_fail_with": self.bulk.settings.fail_with}
+                "bulk_delay_seconds": self.bulk.settings.delay_seconds, "bulk_fail_with": self.bulk.settings.fail_with,
+                "client_id": self.app.client_id, "token_lifetime_seconds": self.app.token_lifetime_seconds}
 
     def health(self) -> dict[str, Any]:
+        with self._tokens_lock:
+            now = time.monotonic()
+            live_tokens = sum(1 for expires_at in self._issued_tokens.values() if now < expires_at)
         return {**super().health(), **self.settings(), "bucket": self.bucket.status(),
-                "variants": len(self.state.variants), "orders": len(self.state.orders)}
+                "variants": len(self.state.variants), "orders": len(self.state.orders), "live_tokens": live_tokens}
 
     def extra_control(self, request: Request, route: str) -> Response | None:
+        if (request.method, route) == ("POST", "tokens/expire"):
+            with self._tokens_lock:
+                now = time.monotonic()
+                live = [token for token, expires_at in self._issued_tokens.items() if now < expires_at]
+                for token in live:
+                    self._issued_tokens[token] = float("-inf")
+            return Response.json({"expired": len(live)})
         if request.method == "GET" and (match := BULK_FILE_PATH.match(route)):
             path = self.bulk.result_file(gid("BulkOperation", int(match["number"])))
             if path is None:
