@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import polars as pl
-from stdnum import ean
+
+from lnb_pipeline.rules.ean13 import valid_check_digits
 
 StockKey = Literal["ean13", "sku"]
 UntrackedMode = Literal["skip", "as_reported", "fixed"]
@@ -138,14 +139,12 @@ def _barcode_candidates(barcodes: pl.Series) -> pl.DataFrame:
 def valid_ean13_candidates(barcodes: pl.Series) -> pl.DataFrame:
     """``candidate`` and ``valid`` (true) for each distinct EAN13 among ``barcodes`` whose check digit holds.
 
-    The check digit is python-stdnum's, computed once per distinct candidate because that Python
-    call is what costs time on a million rows (``calc_check_digit`` rather than ``is_valid``, which
-    would only redo the format checks at twice the cost).
+    The check digit is python-stdnum's (``rules.ean13``), computed once per distinct candidate
+    because that Python call is what costs time on a million rows.
     """
     candidates = _barcode_candidates(barcodes).get_column("candidate").drop_nulls().unique().to_list()
     return pl.DataFrame(
-        {"candidate": [code for code in candidates if ean.calc_check_digit(code[:-1]) == code[-1]]},
-        schema={"candidate": pl.String()},
+        {"candidate": valid_check_digits(candidates)}, schema={"candidate": pl.String()},
     ).with_columns(pl.lit(True).alias("valid"))
 
 
@@ -159,9 +158,14 @@ def normalise_barcodes(barcodes: pl.Series, checked: pl.DataFrame | None = None)
     frame = _barcode_candidates(barcodes)
     if checked is None:
         checked = valid_ean13_candidates(frame.get_column("candidate"))
+    return _ean13_and_reason(frame, checked)
+
+
+def _ean13_and_reason(candidates: pl.DataFrame, checked: pl.DataFrame) -> pl.DataFrame:
+    """``normalise_barcodes``' answer from ``_barcode_candidates`` and ``valid_ean13_candidates``."""
     trimmed = pl.col("trimmed")
     is_valid = pl.col("valid").fill_null(False)
-    return frame.join(checked, on="candidate", how="left", maintain_order="left").select(
+    return candidates.join(checked, on="candidate", how="left", maintain_order="left").select(
         pl.when(is_valid).then(pl.col("candidate")).alias("ean13"),
         pl.when(trimmed.is_null() | (trimmed == "")).then(pl.lit(REASON_MISSING_BARCODE))
         .when(~pl.col("numeric")).then(pl.lit(REASON_NOT_NUMERIC))
@@ -207,44 +211,29 @@ def _check_levels(levels: pl.DataFrame) -> None:
         raise ValueError(f"stock levels lack column(s) {', '.join(missing)}; expected LEVEL_SCHEMA")
 
 
-def compute_available_to_sell(
-        levels: pl.DataFrame, location_ids: list[str], settings: StockSettings) -> pl.DataFrame:
-    """One row per variant (``AVAILABLE_SCHEMA``): its key and quantity, or why it is not exported.
+def _variants(levels: pl.DataFrame, location_ids: list[str]) -> pl.DataFrame:
+    """One row per variant: its SKU, barcode, tracked flag and ``summed`` stock over ``location_ids``."""
+    return (
+        levels.lazy()
+        .group_by("variant_id")
+        .agg(
+            pl.col("sku").first(),
+            pl.col("barcode").first(),
+            pl.col("tracked").first(),
+            pl.col("available").filter(pl.col("location_id").is_in(location_ids))
+            .clip(lower_bound=0).sum().alias("summed"),
+        )
+        .with_columns(pl.col("variant_id").str.extract(r"(\d+)$").cast(pl.UInt64, strict=False).alias("order"))
+        .sort("order", "variant_id", nulls_last=True)
+        .collect()
+    )
 
-    Exclusion precedence: missing/invalid key, then untracked skipped, then duplicate key. Rows
-    are ordered by the numeric part of the variant gid, then the gid. In EAN13 mode the check
-    digits are computed in a thread while polars, which releases the GIL, sums the levels: the
-    two halves of the work then share the machine's cores.
-    """
-    _check_levels(levels)
-    with ThreadPoolExecutor(max_workers=1) as check_digits:
-        checked = (check_digits.submit(valid_ean13_candidates, levels.get_column("barcode").unique())
-                   if settings.key == "ean13" else None)
-        variants = (
-            levels.lazy()
-            .group_by("variant_id")
-            .agg(
-                pl.col("sku").first(),
-                pl.col("barcode").first(),
-                pl.col("tracked").first(),
-                pl.col("available").filter(pl.col("location_id").is_in(location_ids))
-                .clip(lower_bound=0).sum().alias("summed"),
-            )
-            .with_columns(pl.col("variant_id").str.extract(r"(\d+)$").cast(pl.UInt64, strict=False).alias("order"))
-            .sort("order", "variant_id", nulls_last=True)
-            .collect()
-        )
-    if checked is not None:
-        keyed = variants.hstack(normalise_barcodes(variants.get_column("barcode"), checked.result()).rename(
-            {"ean13": "key", "barcode_reason": "key_reason"}))
-    else:
-        sku = pl.col("sku").str.strip_chars()
-        keyed = variants.with_columns(
-            pl.when(sku != "").then(sku).alias("key"),
-            pl.when(sku.is_null() | (sku == "")).then(pl.lit(REASON_MISSING_SKU)).alias("key_reason"),
-        )
-    duplicates = (
-        keyed.lazy()
+
+def _duplicate_reasons(variants: pl.DataFrame, key: pl.Series) -> pl.DataFrame:
+    """``key`` and ``duplicate_reason`` for each non-null ``key`` that several ``variants`` rows carry."""
+    return (
+        variants.lazy()
+        .with_columns(key.alias("key"))
         .filter(pl.col("key").is_not_null() & pl.col("key").is_duplicated())
         .group_by("key")
         .agg(pl.len().alias("sharing"), pl.col("variant_id").sort_by("order", "variant_id").head(DUPLICATE_IDS_SHOWN))
@@ -258,7 +247,38 @@ def compute_available_to_sell(
                 pl.when(pl.col("sharing") > DUPLICATE_IDS_SHOWN).then(pl.lit(", …")).otherwise(pl.lit("")),
             ).alias("duplicate_reason"),
         )
+        .collect()
     )
+
+
+def compute_available_to_sell(
+        levels: pl.DataFrame, location_ids: list[str], settings: StockSettings) -> pl.DataFrame:
+    """One row per variant (``AVAILABLE_SCHEMA``): its key and quantity, or why it is not exported.
+
+    Exclusion precedence: missing/invalid key, then untracked skipped, then duplicate key. Rows
+    are ordered by the numeric part of the variant gid, then the gid. In EAN13 mode the check
+    digits are computed in a thread while polars, which releases the GIL, sums the levels and
+    finds the shared barcodes: the two halves of the work then share the machine's cores. Shared
+    barcodes can be found before their check digits are known because a barcode's validity is the
+    same on every variant that carries it.
+    """
+    _check_levels(levels)
+    if settings.key == "ean13":
+        with ThreadPoolExecutor(max_workers=1) as check_digits:
+            checked = check_digits.submit(valid_ean13_candidates, levels.get_column("barcode").unique())
+            variants = _variants(levels, location_ids)
+            candidates = _barcode_candidates(variants.get_column("barcode"))
+            duplicates = _duplicate_reasons(variants, candidates.get_column("candidate"))
+            keys = _ean13_and_reason(candidates, checked.result())
+        keyed = variants.hstack(keys.rename({"ean13": "key", "barcode_reason": "key_reason"}))
+    else:
+        variants = _variants(levels, location_ids)
+        sku = pl.col("sku").str.strip_chars()
+        keyed = variants.with_columns(
+            pl.when(sku != "").then(sku).alias("key"),
+            pl.when(sku.is_null() | (sku == "")).then(pl.lit(REASON_MISSING_SKU)).alias("key_reason"),
+        )
+        duplicates = _duplicate_reasons(variants, keyed.get_column("key"))
     untracked = pl.col("tracked").not_()
     quantity = (pl.col("summed") - settings.safety_buffer).clip(lower_bound=0)
     if settings.untracked == "fixed":
@@ -268,7 +288,7 @@ def compute_available_to_sell(
         reasons.insert(1, pl.when(untracked).then(pl.lit(REASON_UNTRACKED_SKIPPED)))
     return (
         keyed.lazy()
-        .join(duplicates, on="key", how="left", maintain_order="left")
+        .join(duplicates.lazy(), on="key", how="left", maintain_order="left")
         .with_columns(pl.coalesce(reasons).alias("excluded_reason"))
         .select(
             "variant_id",
