@@ -552,6 +552,23 @@ def test_an_unknown_stock_key_fails_the_job_naming_the_variable(
     assert _lnb_stock(sandbox) == {EAN_1: 5, EAN_2: 8, EAN_9: 7}
 
 
+def test_refused_credentials_fail_the_step_at_once_instead_of_retrying(
+        sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrong secret gets the same answer 15 and 30 s later: the step fails without its RetryPolicy."""
+    _delta_scenario(sandbox)
+    monkeypatch.setenv("LNB_TASK_LOG_DIR", str(tmp_path))
+    monkeypatch.setenv("LNB_CLIENT_SECRET", "not-the-secret")
+
+    result = _run_job()
+
+    assert not result.success
+    assert "LNB refused the client credentials for client id 'sandbox-client': HTTP 401" in _errors(result)
+    assert [event.step_key for event in result.all_events if event.is_step_failure] == ["lnb_stock_preview"]
+    assert [event for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY] == []
+    assert "not-the-secret" not in _errors(result)
+    assert _push_calls(sandbox) == []
+
+
 def test_an_unknown_location_fails_the_run_naming_it(sandbox: Sandbox, tmp_path: Path) -> None:
     """A misspelt location would silently drop its stock from every key."""
     _delta_scenario(sandbox)

@@ -10,6 +10,7 @@ from lnb_pipeline.clients.redaction import redact
 from lnb_pipeline.defs.inventory.settings import InventorySettings
 from lnb_pipeline.defs.lenewblack.resources import LeNewBlackResource
 from lnb_pipeline.defs.shopify.resources import ShopifyResource
+from lnb_pipeline.defs.retries import API_RETRY, fail_fast_on_permanent_errors
 from lnb_pipeline.defs.task_logs import write_task_log
 from lnb_pipeline.rules.plots import change_histogram_svg, svg_markdown_image
 from lnb_pipeline.rules.stock import (
@@ -30,7 +31,6 @@ from lnb_pipeline.rules.stock import (
 from lnb_pipeline.stock_source import read_locations, read_stock
 
 GROUP = "inventory"
-API_RETRY = dg.RetryPolicy(max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 VARIANT_COUNT_CHECK = "variant_count_matches_shopify"
 PUSH_ACCEPTED_CHECK = "every_push_item_accepted"
 PUSH_POOL = "lnb_stock_push"
@@ -46,6 +46,7 @@ class StockPushConfig(dg.Config):
 
 
 @dg.asset(group_name=GROUP, kinds={"shopify", "polars"}, retry_policy=API_RETRY)
+@fail_fast_on_permanent_errors
 def shopify_locations(context: dg.AssetExecutionContext, shopify: ShopifyResource) -> dg.MaterializeResult[pl.DataFrame]:
     """Shopify locations (id, name, active). Stock is summed over the active ones unless LNB_STOCK_LOCATIONS names others."""
     client = shopify.get_client(context.log)
@@ -62,6 +63,7 @@ def shopify_locations(context: dg.AssetExecutionContext, shopify: ShopifyResourc
     check_specs=[dg.AssetCheckSpec(VARIANT_COUNT_CHECK, asset="shopify_inventory_levels", blocking=True,
                                    description="Every variant Shopify counts was read: a shortfall blocks the push.")],
 )
+@fail_fast_on_permanent_errors
 def shopify_inventory_levels(context: dg.AssetExecutionContext, shopify: ShopifyResource,
                              inventory_settings: InventorySettings,
                              shopify_locations: pl.DataFrame) -> Iterator[dg.Output[pl.DataFrame] | dg.AssetCheckResult]:
@@ -124,6 +126,7 @@ def available_to_sell(context: dg.AssetExecutionContext, inventory_settings: Inv
 
 
 @dg.asset(group_name=GROUP, kinds={"lenewblack", "polars"}, retry_policy=API_RETRY)
+@fail_fast_on_permanent_errors
 def lnb_stock_preview(context: dg.AssetExecutionContext, lenewblack: LeNewBlackResource,
                       inventory_settings: InventorySettings, available_to_sell: pl.DataFrame) -> dg.MaterializeResult[pl.DataFrame]:
     """Preview of the push: LNB's current stock beside the new quantity for every key.
@@ -152,6 +155,7 @@ def lnb_stock_preview(context: dg.AssetExecutionContext, lenewblack: LeNewBlackR
     check_specs=[dg.AssetCheckSpec(PUSH_ACCEPTED_CHECK, asset="lnb_stock_push",
                                    description="LNB accepted every pushed item (unknown EAN13/SKU are rejected per item).")],
 )
+@fail_fast_on_permanent_errors
 def lnb_stock_push(context: dg.AssetExecutionContext, config: StockPushConfig, lenewblack: LeNewBlackResource,
                    inventory_settings: InventorySettings, lnb_stock_preview: pl.DataFrame,
                    available_to_sell: pl.DataFrame) -> dg.MaterializeResult:

@@ -15,6 +15,7 @@ from lnb_pipeline.clients.shopify_queries import SHOP_QUERY
 from lnb_pipeline.defs.lenewblack.resources import LeNewBlackResource
 from lnb_pipeline.defs.orders.settings import OrderFlowSettings
 from lnb_pipeline.defs.shopify.resources import ShopifyResource
+from lnb_pipeline.defs.retries import API_RETRY, fail_fast_on_permanent_errors
 from lnb_pipeline.defs.task_logs import write_task_log
 from lnb_pipeline.order_export import (
     DUPLICATE_IN_SHOPIFY,
@@ -40,7 +41,6 @@ from lnb_pipeline.rules.orders import (
 from lnb_pipeline.rules.stock import markdown_table
 
 GROUP = "orders"
-API_RETRY = dg.RetryPolicy(max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 EXPORT_POOL = "lnb_orders_export"
 UNIQUE_CHECK = "every_exported_order_unique_in_shopify"
 FAILURES_CHECK = "no_export_failures"
@@ -79,6 +79,7 @@ def _skipped_frame(rows: list[tuple[str, str]]) -> pl.DataFrame:
 
 
 @dg.asset(group_name=GROUP, kinds={"lenewblack", "shopify", "polars"}, retry_policy=API_RETRY)
+@fail_fast_on_permanent_errors
 def lnb_orders_for_export(context: dg.AssetExecutionContext, config: OrderSelectionConfig,
                           lenewblack: LeNewBlackResource, shopify: ShopifyResource,
                           order_flow_settings: OrderFlowSettings,
@@ -260,6 +261,7 @@ def _order_task_log(batch: OrderBatch, outcomes: pl.DataFrame) -> pl.DataFrame:
     check_specs=[dg.AssetCheckSpec(CHANGED_CHECK, asset="lnb_orders_changed_after_export",
                                    description="No exported order was edited in LNB afterwards (edits are not re-sent).")],
 )
+@fail_fast_on_permanent_errors
 def lnb_orders_changed_after_export(context: dg.AssetExecutionContext, lenewblack: LeNewBlackResource,
                                     shopify: ShopifyResource,
                                     order_flow_settings: OrderFlowSettings) -> Iterator[dg.Output[pl.DataFrame] | dg.AssetCheckResult]:
