@@ -47,7 +47,7 @@ from lnb_pipeline.defs.shopify.resources import ShopifyResource
 from lnb_pipeline.order_export import ALREADY_IN_SHOPIFY, CREATED
 from lnb_pipeline.sandbox import Sandbox
 from lnb_pipeline.sandbox.lnb.api import LnbApi
-from lnb_pipeline.sandbox.shopify.api import DEFAULT_TOKEN
+from lnb_pipeline.sandbox.shopify.api import DEFAULT_CLIENT_ID, DEFAULT_TOKEN, ShopifyApi
 
 REPO = Path(__file__).resolve().parents[1]
 JOB_TIMEOUT_SECONDS = 120
@@ -525,6 +525,13 @@ def _issued_lnb_tokens(sandbox: Sandbox) -> set[str]:
     return set(api._tokens)
 
 
+def _issued_shopify_tokens(sandbox: Sandbox) -> set[str]:
+    """Every token the Shopify sandbox's client credentials grant has issued, from its own state."""
+    api = sandbox.shopify.api
+    assert isinstance(api, ShopifyApi)
+    return set(api._issued_tokens)
+
+
 def _leaks(blobs: dict[str, bytes], secrets_by_name: dict[str, str]) -> dict[str, list[str]]:
     """Per blob (file or page) the names of the secrets found in its raw bytes."""
     found = {where: [name for name, secret in secrets_by_name.items() if secret.encode() in blob]
@@ -535,12 +542,14 @@ def _leaks(blobs: dict[str, bytes], secrets_by_name: dict[str, str]) -> dict[str
 def test_no_secret_reaches_dagster_storage_task_logs_consoles_or_the_ui(
         sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         processes: Processes) -> None:
-    """After a successful stock sync and order export, a run with a wrong LNB client secret and one
-    whose LNB reads fail until the client gives up (HTTP debug logging on), no Shopify token, LNB
-    client secret (right or wrong) or LNB access token is anywhere an operator or the UI can read."""
+    """After a successful stock sync and order export, a run with a wrong LNB client secret, one
+    whose LNB reads fail until the client gives up (HTTP debug logging on) and a stock sync on
+    Shopify client credentials, no Shopify token (fixed or issued), Shopify or LNB client secret
+    (right or wrong) or LNB access token is anywhere an operator or the UI can read."""
     shopify_token = "shpat_" + secrets.token_hex(16)
+    shopify_secret = "shopify-secret-" + secrets.token_hex(16)
     wrong_secret = "lnb-wrong-" + secrets.token_hex(16)
-    requests.post(f"{sandbox.shopify.url}/_sandbox/config", json={"token": shopify_token},
+    requests.post(f"{sandbox.shopify.url}/_sandbox/config", json={"token": shopify_token, "client_secret": shopify_secret},
                   timeout=10).raise_for_status()
     monkeypatch.setenv("SHOPIFY_ACCESS_TOKEN", shopify_token)
     home = _deploy_home(tmp_path, monkeypatch, DEBUG_HTTP_LOGS)
@@ -558,15 +567,20 @@ def test_no_secret_reaches_dagster_storage_task_logs_consoles_or_the_ui(
                                   {"kind": "http_500", "match": "/inventory", "rate": 1}])
     _run_job(processes, consoles, "inventory_sync", succeeds=False, run_config=NO_STEP_RETRIES)
     _disarm_faults(sandbox)
+    client_credentials = {name: value for name, value in os.environ.items() if name != "SHOPIFY_ACCESS_TOKEN"}
+    _run_job(processes, consoles, "inventory_sync",
+             env={**client_credentials, "SHOPIFY_CLIENT_ID": DEFAULT_CLIENT_ID, "SHOPIFY_CLIENT_SECRET": shopify_secret})
     url = f"http://127.0.0.1:{port}"
     _wait_until(lambda: _location_loaded(url), "code location loaded in the UI", webserver)
     pages = _ui_pages(url)
 
     tokens = _issued_lnb_tokens(sandbox) - tokens_before
-    assert tokens, "the runs must have obtained LNB access tokens for the search to mean anything"
-    secrets_by_name = {"Shopify access token": shopify_token, "LNB client secret": LNB_SECRET,
-                       "wrong LNB client secret": wrong_secret,
-                       **{f"LNB access token {n}": token for n, token in enumerate(sorted(tokens), 1)}}
+    shopify_tokens = _issued_shopify_tokens(sandbox)
+    assert tokens and shopify_tokens, "the runs must have obtained access tokens for the search to mean anything"
+    secrets_by_name = {"Shopify access token": shopify_token, "Shopify client secret": shopify_secret,
+                       "LNB client secret": LNB_SECRET, "wrong LNB client secret": wrong_secret,
+                       **{f"LNB access token {n}": token for n, token in enumerate(sorted(tokens), 1)},
+                       **{f"issued Shopify token {n}": token for n, token in enumerate(sorted(shopify_tokens), 1)}}
     control = tmp_path / "control.db"
     with closing(sqlite3.connect(control)) as db:
         db.execute("CREATE TABLE event_logs (event TEXT)")
