@@ -215,23 +215,27 @@ def _export_outcomes(home: Path, run_id: str) -> dict[str, tuple[str, str]]:
             for row in log.filter(pl.col("line").is_null() & (pl.col("outcome") != "blocked")).iter_rows(named=True)}
 
 
+def _read_stock_and_stall_the_third_status_change(sandbox: Sandbox, instance: dg.DagsterInstance) -> None:
+    """The stock read an export needs, then LNB set to apply the first two status changes but lose
+    their answers (``lost_ack``: the exporter re-reads those orders and carries on) and to stall the
+    third: an export killed during that stall has the third order in Shopify, still "confirmed" in LNB."""
+    assert dg.materialize([shopify_locations, shopify_inventory_levels], instance=instance, resources={
+        "shopify": ShopifyResource(shop_url=sandbox.shopify_url, access_token=DEFAULT_TOKEN),
+        "inventory_settings": InventorySettings()}).success
+    _arm_faults(sandbox.lnb.url, [
+        {"kind": "lost_ack", "match": "/orders/status", "count": 2},
+        {"kind": "timeout", "match": "/orders/status", "count": 1, "seconds": STALL_SECONDS}])
+
+
 def test_order_export_killed_between_shopify_create_and_lnb_update_resumes_without_duplicates(
         sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         processes: Processes) -> None:
     """The worst moment to die: the third order is in Shopify but LNB still says "confirmed". The
-    next run must find that order by its reference instead of creating it again, and finish the rest.
-
-    LNB applies the first two status changes but loses their answers (``lost_ack``: the exporter
-    re-reads those orders and carries on), then stalls the third; that places the kill exactly there."""
+    next run must find that order by its reference instead of creating it again, and finish the rest."""
     home = _deploy_home(tmp_path, monkeypatch)
     consoles = tmp_path / "console"
     with dg.DagsterInstance.get() as instance:
-        assert dg.materialize([shopify_locations, shopify_inventory_levels], instance=instance, resources={
-            "shopify": ShopifyResource(shop_url=sandbox.shopify_url, access_token=DEFAULT_TOKEN),
-            "inventory_settings": InventorySettings()}).success
-        _arm_faults(sandbox.lnb.url, [
-            {"kind": "lost_ack", "match": "/orders/status", "count": 2},
-            {"kind": "timeout", "match": "/orders/status", "count": 1, "seconds": STALL_SECONDS}])
+        _read_stock_and_stall_the_third_status_change(sandbox, instance)
 
         crashed, _ = _start_job(processes, consoles, "orders_export")
         _kill_during_stall(sandbox, crashed, "POST /orders/status", calls_when_done=3)
@@ -301,12 +305,7 @@ def test_daemon_fails_and_retries_an_export_whose_run_worker_died(
     command = [str(_venv_script("dagster")), "sensor", "stop", "lnb_orders_sensor", "-w", "workspace.yaml"]
     subprocess.run(command, cwd=REPO, check=True, capture_output=True, timeout=120)
     with dg.DagsterInstance.get() as instance:
-        assert dg.materialize([shopify_locations, shopify_inventory_levels], instance=instance, resources={
-            "shopify": ShopifyResource(shop_url=sandbox.shopify_url, access_token=DEFAULT_TOKEN),
-            "inventory_settings": InventorySettings()}).success
-        _arm_faults(sandbox.lnb.url, [
-            {"kind": "lost_ack", "match": "/orders/status", "count": 2},
-            {"kind": "timeout", "match": "/orders/status", "count": 1, "seconds": STALL_SECONDS}])
+        _read_stock_and_stall_the_third_status_change(sandbox, instance)
         launch = [str(_venv_script("dagster")), "job", "launch", "-w", "workspace.yaml", "-j", "orders_export"]
         subprocess.run(launch, cwd=REPO, check=True, capture_output=True, timeout=120)
         [queued] = instance.get_runs(dg.RunsFilter(job_name="orders_export"))
