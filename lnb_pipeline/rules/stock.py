@@ -136,7 +136,7 @@ def _barcode_candidates(barcodes: pl.Series) -> pl.DataFrame:
     )
 
 
-def valid_ean13_candidates(barcodes: pl.Series) -> pl.DataFrame:
+def _valid_ean13_candidates(barcodes: pl.Series) -> pl.DataFrame:
     """``candidate`` and ``valid`` (true) for each distinct EAN13 among ``barcodes`` whose check digit holds.
 
     The check digit is python-stdnum's (``rules.ean13``), computed once per distinct candidate
@@ -148,21 +148,18 @@ def valid_ean13_candidates(barcodes: pl.Series) -> pl.DataFrame:
     ).with_columns(pl.lit(True).alias("valid"))
 
 
-def normalise_barcodes(barcodes: pl.Series, checked: pl.DataFrame | None = None) -> pl.DataFrame:
+def normalise_barcodes(barcodes: pl.Series) -> pl.DataFrame:
     """``ean13`` (normalised or null) and ``barcode_reason`` (null when valid), aligned with ``barcodes``.
 
     Trims whitespace and turns a valid 12-digit UPC-A into its EAN13, so a UPC and its EAN13
-    collide as the duplicate check needs. ``checked`` is ``valid_ean13_candidates`` of these
-    barcodes or of a superset, when the caller has computed it already.
+    collide as the duplicate check needs.
     """
     frame = _barcode_candidates(barcodes)
-    if checked is None:
-        checked = valid_ean13_candidates(frame.get_column("candidate"))
-    return _ean13_and_reason(frame, checked)
+    return _ean13_and_reason(frame, _valid_ean13_candidates(frame.get_column("candidate")))
 
 
 def _ean13_and_reason(candidates: pl.DataFrame, checked: pl.DataFrame) -> pl.DataFrame:
-    """``normalise_barcodes``' answer from ``_barcode_candidates`` and ``valid_ean13_candidates``."""
+    """``normalise_barcodes``' answer from ``_barcode_candidates`` and ``_valid_ean13_candidates``."""
     trimmed = pl.col("trimmed")
     is_valid = pl.col("valid").fill_null(False)
     return candidates.join(checked, on="candidate", how="left", maintain_order="left").select(
@@ -265,7 +262,7 @@ def compute_available_to_sell(
     _check_levels(levels)
     if settings.key == "ean13":
         with ThreadPoolExecutor(max_workers=1) as check_digits:
-            checked = check_digits.submit(valid_ean13_candidates, levels.get_column("barcode").unique())
+            checked = check_digits.submit(_valid_ean13_candidates, levels.get_column("barcode").unique())
             variants = _variants(levels, location_ids)
             candidates = _barcode_candidates(variants.get_column("barcode"))
             duplicates = _duplicate_reasons(variants, candidates.get_column("candidate"))
