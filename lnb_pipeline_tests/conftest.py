@@ -20,10 +20,13 @@ def sandbox_session() -> Iterator[Sandbox]:
 
 @pytest.fixture
 def sandbox(sandbox_session: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
-    """Both servers back to the demo scenario, and the environment pointing at them."""
+    """Both servers back to the demo scenario, and the environment pointing at them (the fixed
+    Shopify token, so client credentials exported in the shell are set aside)."""
     reset_sandbox(sandbox_session, "demo")
     for name, value in sandbox_session.environment().items():
         monkeypatch.setenv(name, value)
+    for name in ("SHOPIFY_CLIENT_ID", "SHOPIFY_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
     return sandbox_session
 
 

@@ -188,7 +188,7 @@ def test_run_with_client_credentials_shares_one_token_and_logs_neither_secret_no
 def test_wrong_client_secret_fails_the_run_naming_the_client_id_only(
     client_credentials_env: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On ``shop_name``, which has no step retry policy (the stock assets would try twice more, 15 s apart)."""
+    """On ``shop_name``: refused credentials fail the run at once, naming the client id and never the secret."""
     wrong_secret = "shopify-wrong-secret-5f0c2a"
     monkeypatch.setenv("SHOPIFY_CLIENT_SECRET", wrong_secret)
     instance = dg.DagsterInstance.ephemeral()
@@ -218,3 +218,15 @@ def test_malformed_setting_fails_at_setup_before_any_request(
     monkeypatch.setenv(variable, value)
     assert complaint in init_failure_text(materialize_shop_name())
     assert sandbox_requests(shopify_env) == 0
+
+
+@pytest.mark.parametrize("variable", ["SHOPIFY_ACCESS_TOKEN", "SHOPIFY_CLIENT_SECRET"])
+def test_a_credential_with_whitespace_is_refused_without_showing_it(variable: str) -> None:
+    """A secret file's trailing newline would otherwise reach an HTTP header error, value and all."""
+    credentials = ({"access_token": "shpat_secret-value\n"} if variable == "SHOPIFY_ACCESS_TOKEN"
+                   else {"client_id": "app", "client_secret": "secret-value\n"})
+    resource = ShopifyResource(shop_url="https://brand.myshopify.com", **credentials)
+
+    with pytest.raises(ValueError, match=f"^{variable} contains whitespace") as refused:
+        resource.setup_for_execution(dg.build_init_resource_context())
+    assert "secret-value" not in str(refused.value)

@@ -16,7 +16,8 @@ inventory_sync = dg.define_asset_job(
     selection=dg.AssetSelection.groups("inventory"),
     description="Read Shopify stock, compute available-to-sell per key, preview and push it to LNB.",
     executor_def=dg.in_process_executor,
-    tags={FLOW_TAG: "inventory"},
+    # A run retried after a crash reads Shopify and LNB again rather than reuse what the dead run read.
+    tags={FLOW_TAG: "inventory", "dagster/retry_strategy": "ALL_STEPS"},
 )
 
 inventory_sync_schedule = dg.ScheduleDefinition(

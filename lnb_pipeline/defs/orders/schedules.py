@@ -20,7 +20,8 @@ orders_export = dg.define_asset_job(
     selection=dg.AssetSelection.groups("orders"),
     description="Check the LNB orders selected for export, create them in Shopify exactly once, mark them in LNB.",
     executor_def=dg.in_process_executor,
-    tags={FLOW_TAG: "orders"},
+    # A run retried after a crash reads Shopify and LNB again rather than reuse what the dead run read.
+    tags={FLOW_TAG: "orders", "dagster/retry_strategy": "ALL_STEPS"},
 )
 
 STOCK_READ = dg.AssetKey("shopify_inventory_levels")

@@ -82,6 +82,9 @@ class ShopifyResource(dg.ConfigurableResource):
                                 ("SHOPIFY_CLIENT_SECRET", self.client_secret)):
             if value is not None and not value.strip():
                 raise ValueError(f"{variable} is empty")
+            if value is not None and value != "".join(value.split()):
+                # A trailing newline (a secret file) would put the value into an HTTP header error.
+                raise ValueError(f"{variable} contains whitespace (a trailing newline?); its value is not shown")
 
     def get_client(self, logger: logging.Logger | None = None) -> ShopifyClient:
         """A client that logs progress through ``logger`` (pass ``context.log``)."""
