@@ -823,7 +823,8 @@ def test_schedule_defaults_to_hourly_in_utc_and_the_sensor_to_every_minute() -> 
 def test_order_exports_are_limited_to_one_at_a_time_by_run_tag_and_pool(tmp_path: Path) -> None:
     """Two exports at once would both miss each other's orders in the look-up and create them twice."""
     definitions = defs()
-    assert definitions.resolve_job_def("orders_export").tags == {FLOW_TAG: "orders"}
+    assert definitions.resolve_job_def("orders_export").tags == {FLOW_TAG: "orders",
+                                                                 "dagster/retry_strategy": "ALL_STEPS"}
     assert definitions.resolve_assets_def("shopify_orders_from_lnb").op.pool == "lnb_orders_export"
     shutil.copy(REPO / "lnb_pipeline" / "deploy" / "dagster.local.yaml", tmp_path / "dagster.yaml")
 
