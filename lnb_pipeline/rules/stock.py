@@ -136,15 +136,15 @@ def _barcode_candidates(barcodes: pl.Series) -> pl.DataFrame:
     )
 
 
-def _valid_ean13_candidates(barcodes: pl.Series) -> pl.DataFrame:
-    """``candidate`` and ``valid`` (true) for each distinct EAN13 among ``barcodes`` whose check digit holds.
+def _valid_ean13_candidates(candidates: pl.Series) -> pl.DataFrame:
+    """``candidate`` and ``valid`` (true) for each distinct ``_barcode_candidates`` candidate whose check digit holds.
 
     The check digit is python-stdnum's (``rules.ean13``), computed once per distinct candidate
     because that Python call is what costs time on a million rows.
     """
-    candidates = _barcode_candidates(barcodes).get_column("candidate").drop_nulls().unique().to_list()
+    distinct = candidates.drop_nulls().unique().to_list()
     return pl.DataFrame(
-        {"candidate": valid_check_digits(candidates)}, schema={"candidate": pl.String()},
+        {"candidate": valid_check_digits(distinct)}, schema={"candidate": pl.String()},
     ).with_columns(pl.lit(True).alias("valid"))
 
 
@@ -262,7 +262,9 @@ def compute_available_to_sell(
     _check_levels(levels)
     if settings.key == "ean13":
         with ThreadPoolExecutor(max_workers=1) as check_digits:
-            checked = check_digits.submit(_valid_ean13_candidates, levels.get_column("barcode").unique())
+            checked = check_digits.submit(
+                lambda: _valid_ean13_candidates(
+                    _barcode_candidates(levels.get_column("barcode").unique()).get_column("candidate")))
             variants = _variants(levels, location_ids)
             candidates = _barcode_candidates(variants.get_column("barcode"))
             duplicates = _duplicate_reasons(variants, candidates.get_column("candidate"))
