@@ -79,7 +79,7 @@ DEMO_EXPORTABLE = [*DEMO_CASES["order_valid"], *DEMO_CASES["order_line_sku_only"
                    *DEMO_CASES["order_line_upc_barcode"]]
 """In export order, so the n-th is created in Shopify as #100n."""
 DEMO_BLOCKED = [reference for reference in DEMO_CONFIRMED if reference not in DEMO_EXPORTABLE]
-ORDERS_BY_SOURCE_QUERY = "query($q: String!) { orders(first: 10, query: $q) { nodes { name } } }"
+ALL_ORDERS_QUERY = "{ orders(first: 250) { nodes { name sourceIdentifier } } }"
 
 
 def lnb_get(sandbox: Sandbox, path: str) -> Any:
@@ -108,8 +108,8 @@ def demo_lnb_statuses(sandbox: Sandbox) -> dict[str, str]:
 
 
 def demo_shopify_orders(sandbox: Sandbox) -> dict[str, list[str]]:
-    """Per confirmed demo order, the names of the Shopify orders carrying its reference, looked up
-    by ``source_identifier`` as the exporter does."""
-    return {reference: [order["name"] for order in shopify_data(
-        sandbox, ORDERS_BY_SOURCE_QUERY, {"q": f'source_identifier:"{reference}"'})["orders"]["nodes"]]
-        for reference in DEMO_CONFIRMED}
+    """Per confirmed demo order, the names of the Shopify orders carrying its reference
+    (``sourceIdentifier``), from the list of all orders: a search could miss one, its index lagging."""
+    orders = shopify_data(sandbox, ALL_ORDERS_QUERY)["orders"]["nodes"]
+    return {reference: [order["name"] for order in orders if order["sourceIdentifier"] == reference]
+            for reference in DEMO_CONFIRMED}

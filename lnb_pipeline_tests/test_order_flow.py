@@ -3,13 +3,14 @@
 Each test loads a scenario (the demo, or a handful of orders small enough to work out by hand), runs
 the flow (``dg.materialize`` with explicit resources, the ``orders_export`` job, the sensor, or the
 daemon) and asserts the only results that matter, read back as any API client would: the orders
-Shopify holds (``orders(query: "source_identifier:…")``) and each order's status in LNB
-(``GET /orders/{reference}``).
+Shopify holds (every order, listed without a search so the sandbox's index lag cannot hide one) and
+each order's status in LNB (``GET /orders/{reference}``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -57,7 +59,8 @@ from lnb_pipeline.defs.orders.schedules import (
 )
 from lnb_pipeline.defs.orders.settings import OrderFlowSettings
 from lnb_pipeline.defs.shopify.resources import ShopifyResource
-from lnb_pipeline.rules.orders import order_content_hash
+from lnb_pipeline.order_export import CUSTOM_ID_TAKEN, OrderExporter, OrderLookup, PendingOrder
+from lnb_pipeline.rules.orders import OrderSettings, order_content_hash
 from lnb_pipeline.sandbox import Sandbox
 from lnb_pipeline.sandbox.generators import DEMO_CASES, demo_scenario, lnb_ean13
 
@@ -85,10 +88,12 @@ ADDRESS = {"reference": "ADR-1", "company": "Boutique Lumière", "country": "FR"
            "vat_number": None}
 
 ORDERS_QUERY = """
-query Orders($query: String!) {
-  orders(first: 10, query: $query) {
+query Orders($after: String) {
+  orders(first: 15, after: $after) {
+    pageInfo { hasNextPage endCursor }
     nodes {
-      id name sourceIdentifier sourceName poNumber note tags email currencyCode displayFinancialStatus
+      id name sourceIdentifier sourceName poNumber note tags email currencyCode presentmentCurrencyCode
+      displayFinancialStatus processedAt metafield(namespace: "lenewblack", key: "order_reference") { value }
       customer { id }
       purchasingEntity {
         __typename
@@ -98,7 +103,10 @@ query Orders($query: String!) {
       shippingAddress { address1 address2 city company countryCodeV2 firstName lastName phone zip }
       billingAddress { address1 address2 city company countryCodeV2 firstName lastName phone zip }
       lineItems(first: 10) {
-        nodes { quantity variant { id } originalUnitPriceSet { shopMoney { amount currencyCode } } }
+        nodes {
+          quantity variant { id }
+          originalUnitPriceSet { shopMoney { amount currencyCode } presentmentMoney { amount currencyCode } }
+        }
       }
     }
   }
@@ -145,13 +153,24 @@ def _variant(variant_id: int, barcode: str, sku: str) -> dict[str, Any]:
             "stock": {"1": {"available": 20}}}
 
 
+ID_DEFINITIONS = [
+    {"owner_type": "CUSTOMER", "namespace": "lenewblack", "key": "retailer_reference", "type": "id",
+     "name": "LNB retailer reference"},
+    {"owner_type": "ORDER", "namespace": "lenewblack", "key": "order_reference", "type": "id",
+     "name": "LNB order reference"},
+]
+"""The shop's custom id definitions: retailers' customers and exported orders, found exactly."""
+
+
 def _load(sandbox: Sandbox, lnb_orders: list[dict[str, Any]], *, shopify_orders: Sequence[dict[str, Any]] = (),
-          currencies: Sequence[str] = ()) -> None:
+          currencies: Sequence[str] = (), order_custom_id: bool = True, **shop: Any) -> None:
     """One shirt in four variants (13 and 14 share a barcode); Claire, customer of R001; the Zürich
-    Atelier, a B2B company R002 (location 7) with no customer metafield; LNB holding ``lnb_orders``."""
+    Atelier, a B2B company R002 (location 7) with no customer metafield; LNB holding ``lnb_orders``.
+    Without ``order_custom_id`` the shop lacks the order metafield definition (the weaker search mode)."""
     reset_sandbox(sandbox, {
         "shop": {"name": "Order Test", "domain": "order-test.myshopify.com", "currency": "EUR",
-                 "currencies": list(currencies)},
+                 "currencies": list(currencies), **shop},
+        "metafield_definitions": ID_DEFINITIONS if order_custom_id else ID_DEFINITIONS[:1],
         "locations": [{"id": 1, "name": "Paris Warehouse", "active": True}],
         "products": [{"id": 1, "title": "Test Shirt", "status": "ACTIVE", "variants": [
             _variant(11, EAN_1, "TS-BLU-M"), _variant(12, EAN_2, "TS-BLU-L"),
@@ -184,7 +203,7 @@ def _resources(sandbox: Sandbox, tmp_path: Path, *, lnb_retries: int = 3, **sett
         "shopify": ShopifyResource(shop_url=sandbox.shopify_url, access_token="sandbox-token"),
         "lenewblack": _lenewblack(sandbox, lnb_retries),
         "inventory_settings": InventorySettings(task_log_dir=str(tmp_path)),
-        "order_flow_settings": OrderFlowSettings(task_log_dir=str(tmp_path), lookup_wait_seconds=0, **settings),
+        "order_flow_settings": OrderFlowSettings(task_log_dir=str(tmp_path), **{"lookup_wait_seconds": 0, **settings}),
     }
 
 
@@ -219,8 +238,14 @@ def _graphql(sandbox: Sandbox, query: str, variables: dict[str, Any] | None = No
 
 
 def _in_shopify(sandbox: Sandbox, reference: str) -> list[dict[str, Any]]:
-    """The Shopify orders carrying an LNB reference, found the way the flow finds them."""
-    return _graphql(sandbox, ORDERS_QUERY, {"query": f'source_identifier:"{reference}"'})["orders"]["nodes"]
+    """The Shopify orders carrying an LNB reference (``sourceIdentifier``), from the list of all orders."""
+    found, after = [], None
+    while True:
+        page = _graphql(sandbox, ORDERS_QUERY, {"after": after})["orders"]
+        found += [order for order in page["nodes"] if order["sourceIdentifier"] == reference]
+        if not page["pageInfo"]["hasNextPage"]:
+            return found
+        after = page["pageInfo"]["endCursor"]
 
 
 def _names_by_reference(sandbox: Sandbox) -> dict[str, list[str]]:
@@ -468,23 +493,31 @@ def test_each_rule_blocks_its_order_in_lnb_and_lets_the_others_go(
         assert "| LNB-0002 |" in check_metadata(result, name)["sample"]
 
 
-@pytest.mark.parametrize(("extra_currencies", "outcome"), [("", "blocked"), ("USD", CREATED)])
+@pytest.mark.parametrize(("extra_currencies", "outcome"), [
+    ("", "currency not accepted: USD (accepted: EUR)"),
+    ("USD", "no exchange rate for USD: Shopify needs each price in the shop currency EUR too; give one in "
+            "SHOPIFY_ORDER_CURRENCIES as USD:<rate>"),
+    ("USD:0.92", CREATED),
+])
 def test_a_currency_besides_the_shops_goes_out_only_when_the_brand_accepts_it(
         sandbox: Sandbox, tmp_path: Path, extra_currencies: str, outcome: str) -> None:
-    """The shop taking USD is not enough: the brand declares which currencies it sells wholesale in."""
+    """The shop taking USD is not enough: the brand declares which currencies it sells wholesale in, and
+    at which rate, since Shopify keeps the shop currency as the order's and USD as its presentment currency."""
     _load(sandbox, [_lnb_order("LNB-0001", currency="USD")], currencies=["USD"])
 
     result = _export(sandbox, tmp_path, extra_currencies=extra_currencies)
 
     assert result.success
-    assert _outcomes(result, tmp_path)["LNB-0001"][0] == outcome
     if outcome == CREATED:
+        assert _outcomes(result, tmp_path)["LNB-0001"][0] == CREATED
         [order] = _in_shopify(sandbox, "LNB-0001")
-        assert order["currencyCode"] == "USD"
-        assert _lines(order) == [("gid://shopify/ProductVariant/11", 2, Decimal("26.82"), "USD")]
+        assert (order["currencyCode"], order["presentmentCurrencyCode"]) == ("EUR", "USD")
+        [line] = order["lineItems"]["nodes"]
+        assert line["originalUnitPriceSet"] == {"shopMoney": {"amount": "24.67", "currencyCode": "EUR"},
+                                                "presentmentMoney": {"amount": "26.82", "currencyCode": "USD"}}
         assert _lnb_statuses(sandbox, ["LNB-0001"]) == {"LNB-0001": "invoicing"}
     else:
-        assert _outcomes(result, tmp_path)["LNB-0001"][2] == "currency not accepted: USD (accepted: EUR)"
+        assert _outcomes(result, tmp_path)["LNB-0001"] == ("blocked", None, outcome)
         assert _names_by_reference(sandbox) == {}
         assert _lnb_statuses(sandbox, ["LNB-0001"]) == {"LNB-0001": "confirmed"}
 
@@ -683,8 +716,198 @@ def test_two_shopify_orders_with_one_reference_are_an_error_and_lnb_is_left_alon
         "2 Shopify orders (#9001, #9002) carry this reference: resolve in Shopify; LNB status left unchanged")
     assert _failed_checks(result) == {"every_exported_order_unique_in_shopify": dg.AssetCheckSeverity.ERROR}
     assert check_metadata(result, "every_exported_order_unique_in_shopify") == {
-        "references_checked": 2, "not_unique": 1,
-        "offending": "| reference | shopify_orders | names |\n| --- | --- | --- |\n| LNB-0001 | 2 | #9001, #9002 |"}
+        "references_checked": 2, "not_unique": 1, "checked_by": "custom id lenewblack.order_reference (exact)",
+        "offending": "| reference | shopify_orders | names | problem |\n| --- | --- | --- | --- |\n"
+                     "| LNB-0001 | 2 | #9001, #9002 | several Shopify orders carry this reference |"}
+    assert not result.success, "a duplicate in Shopify fails the run, so the failure alert goes out"
+
+
+QUOTED_REFERENCES = ["'LNB-0007'", 'LNB "0008"', "LNB\\0009"]
+"""References Shopify's search syntax must escape: wrapped in single quotes, a double quote, a backslash
+(in LNB's list order)."""
+WEAKER_MODE = "search on sourceIdentifier (weaker: no id definition lenewblack.order_reference)"
+
+
+def _set_search_lag(sandbox: Sandbox, seconds: float) -> None:
+    requests.post(f"{sandbox.shopify.url}/_sandbox/config", json={"order_search_lag_seconds": seconds},
+                  timeout=10).raise_for_status()
+
+
+@pytest.mark.parametrize("custom_id", [True, False], ids=["custom-id", "search-fallback"])
+def test_references_with_quotes_and_backslashes_are_found_again_and_never_created_twice(
+        sandbox: Sandbox, tmp_path: Path, custom_id: bool) -> None:
+    """LNB's status change fails after the creates, so the next run must find each order by its
+    reference, quotes and backslashes included, and only finish LNB. By custom id the next run may
+    come at once; searching, it comes once the index has caught up (the weaker mode's known limit)."""
+    _load(sandbox, [_lnb_order(reference) for reference in QUOTED_REFERENCES], order_custom_id=custom_id)
+    _set_search_lag(sandbox, 1)
+    _arm_fault(sandbox.lnb.url, "http_500", "/orders/status", 10)
+
+    crashed = _export(sandbox, tmp_path, lnb_retries=0)
+
+    assert {ref: outcome for ref, (outcome, _, _) in _outcomes(crashed, tmp_path).items()} == dict.fromkeys(
+        QUOTED_REFERENCES, FAILED)
+    assert asset_metadata(crashed, "shopify_orders_from_lnb")["exactly_once_by"] == (
+        "custom id lenewblack.order_reference (exact)" if custom_id else WEAKER_MODE)
+    _clear_faults(sandbox.lnb.url)
+    if not custom_id:
+        time.sleep(1.5)
+    recovered = _export(sandbox, tmp_path)
+
+    assert recovered.success
+    assert {ref: outcome for ref, (outcome, _, _) in _outcomes(recovered, tmp_path).items()} == dict.fromkeys(
+        QUOTED_REFERENCES, ALREADY)
+    assert _names_by_reference(sandbox) == {ref: [f"#{1001 + n}"] for n, ref in enumerate(QUOTED_REFERENCES)}
+    assert _stats(sandbox.shopify.url)["requests"]["orderCreate"] == 3
+    assert _lnb_statuses(sandbox, QUOTED_REFERENCES) == dict.fromkeys(QUOTED_REFERENCES, "invoicing")
+
+
+@pytest.mark.parametrize("custom_id", [True, False], ids=["custom-id", "search-fallback"])
+def test_lost_acknowledgements_create_each_order_once_whatever_its_reference(
+        sandbox: Sandbox, tmp_path: Path, custom_id: bool) -> None:
+    """Shopify applies every create but each answer is lost: each order is found by its reference
+    (searching, after the index caught up) and never sent a second time."""
+    _load(sandbox, [_lnb_order(reference) for reference in QUOTED_REFERENCES], order_custom_id=custom_id)
+    _set_search_lag(sandbox, 1)
+    _arm_fault(sandbox.shopify.url, "lost_ack", "orderCreate", 3)
+
+    result = _export(sandbox, tmp_path, lookup_wait_seconds=2)
+
+    assert result.success
+    assert _outcomes(result, tmp_path) == {
+        ref: (CREATED, f"#{1001 + n}", "Shopify's answer to the create was lost; found by its reference")
+        for n, ref in enumerate(QUOTED_REFERENCES)}
+    assert _names_by_reference(sandbox) == {ref: [f"#{1001 + n}"] for n, ref in enumerate(QUOTED_REFERENCES)}
+    assert _stats(sandbox.shopify.url)["requests"]["orderCreate"] == 3
+    assert check_evaluation(result, "every_exported_order_unique_in_shopify").passed
+
+
+def test_an_order_carrying_the_custom_id_is_found_and_not_created_again(sandbox: Sandbox, tmp_path: Path) -> None:
+    """An order that already carries the reference as custom id (no sourceIdentifier: made by another
+    tool) counts as exported; only LNB's status is finished."""
+    _load(sandbox, [_lnb_order("LNB-0001")], shopify_orders=[{
+        "id": 9001, "name": "#9001", "customer_id": 1, "line_items": [{"variant_id": 11, "quantity": 2}],
+        "metafields": {"lenewblack.order_reference": "LNB-0001"},
+    }])
+
+    result = _export(sandbox, tmp_path)
+
+    assert result.success
+    assert _outcomes(result, tmp_path) == {"LNB-0001": (ALREADY, "#9001", None)}
+    assert _stats(sandbox.shopify.url)["requests"].get("orderCreate", 0) == 0
+    assert _lnb_statuses(sandbox, ["LNB-0001"]) == {"LNB-0001": "invoicing"}
+
+
+def test_a_create_whose_custom_id_is_taken_finds_the_first_order_instead(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Between the look-up and the create another run made the order: Shopify refuses the second one
+    (the custom id is unique), and the exporter finds the first instead of reporting a rejection."""
+    _load(sandbox, [_lnb_order("LNB-0001")])
+    exported = _export(sandbox, tmp_path)
+    [first] = _in_shopify(sandbox, "LNB-0001")
+    _set_lnb_status(sandbox, "LNB-0001", "confirmed")
+    shopify = ShopifyResource(shop_url=sandbox.shopify_url, access_token="sandbox-token").get_client()
+    lookup = OrderLookup.for_shop(shopify, "lenewblack.order_reference", logging.getLogger(__name__))
+    assert exported.success
+    stale = PendingOrder("LNB-0001", [], {
+        "lineItems": [{"variantId": "gid://shopify/ProductVariant/11", "quantity": 2}],
+        "customer": {"toAssociate": {"id": "gid://shopify/Customer/1"}}, "sourceIdentifier": "LNB-0001",
+        "metafields": [{"namespace": "lenewblack", "key": "order_reference", "type": "id", "value": "LNB-0001"}]})
+    exporter = OrderExporter(shopify, _lenewblack(sandbox).get_client(), OrderSettings(),
+                             logging.getLogger(__name__), {}, lookup)
+
+    [outcome] = exporter.export_all([stale])
+
+    assert (outcome.outcome, outcome.shopify_order_name, outcome.detail) == (
+        ALREADY, first["name"], CUSTOM_ID_TAKEN)
+    assert _names_by_reference(sandbox) == {"LNB-0001": [first["name"]]}
+    assert _stats(sandbox.shopify.url)["requests"]["orderCreate"] == 2
+    assert _lnb_statuses(sandbox, ["LNB-0001"]) == {"LNB-0001": "invoicing"}
+
+
+def test_values_shopify_cannot_take_block_their_order_and_the_others_go_out(sandbox: Sandbox, tmp_path: Path) -> None:
+    """One absurd number or date from LNB used to crash the whole selection (Int64 overflow), retried
+    into the same crash; now only that order waits, with the reason a person can fix in LNB."""
+    _load(sandbox, [
+        _lnb_order("LNB-0001"),
+        _lnb_order("LNB-0002", items=[_item(EAN_1, "TS-BLU-M", 1e20)]),
+        _lnb_order("LNB-0003", items=[_item(EAN_1, "TS-BLU-M", 2**31)]),
+        _lnb_order("LNB-0004", items=[{**CLEAN_LINE, "unit_price": 1e12}]),
+        _lnb_order("LNB-0005", confirmation_time="yesterday"),
+        _lnb_order("LNB-0006", confirmation_time="2026-01-02 10:00:00"),
+    ])
+
+    result = _export(sandbox, tmp_path)
+
+    assert result.success
+    outcomes = _outcomes(result, tmp_path)
+    assert {ref: outcome[0] for ref, outcome in outcomes.items()} == {
+        "LNB-0001": CREATED, "LNB-0002": "blocked", "LNB-0003": "blocked", "LNB-0004": "blocked",
+        "LNB-0005": "blocked", "LNB-0006": CREATED}
+    assert outcomes["LNB-0002"][2] == "line 1: invalid quantity 1e+20: more than Shopify takes (2147483647)"
+    assert outcomes["LNB-0003"][2] == "line 1: invalid quantity 2147483648: more than Shopify takes (2147483647)"
+    assert outcomes["LNB-0004"][2] == ("line 1: invalid unit price 1000000000000.0: more than Shopify takes "
+                                       "(999999999.99)")
+    assert outcomes["LNB-0005"][2].startswith('invalid confirmation time "yesterday": ')
+    [zone_less] = _in_shopify(sandbox, "LNB-0006")
+    assert zone_less["processedAt"] == "2026-01-02T09:00:00Z", "LNB's zone-less times are Paris time"
+    assert _lnb_statuses(sandbox, ["LNB-0001", "LNB-0002", "LNB-0006"]) == {
+        "LNB-0001": "invoicing", "LNB-0002": "confirmed", "LNB-0006": "invoicing"}
+
+
+@pytest.mark.parametrize("custom_id", [True, False], ids=["custom-id", "search-fallback"])
+def test_the_uniqueness_check_passes_while_the_search_index_lags(
+        sandbox: Sandbox, tmp_path: Path, custom_id: bool) -> None:
+    """Seconds after creating, Shopify's search does not see the new orders yet: the check must
+    not call that a failure (it would on every real run); by custom id it checks each one exactly."""
+    _load(sandbox, [_lnb_order("LNB-0001"), _lnb_order("LNB-0002")], order_custom_id=custom_id)
+    _set_search_lag(sandbox, 60)
+
+    result = _export(sandbox, tmp_path)
+
+    assert result.success
+    assert check_evaluation(result, "every_exported_order_unique_in_shopify").passed
+    assert check_metadata(result, "every_exported_order_unique_in_shopify")["checked_by"] == (
+        "custom id lenewblack.order_reference (exact)" if custom_id else WEAKER_MODE)
+    assert _names_by_reference(sandbox) == {"LNB-0001": ["#1001"], "LNB-0002": ["#1002"]}
+
+
+def test_without_read_all_orders_an_old_order_waits_for_the_scope(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Shopify hides orders processed over 60 days ago from an app without read_all_orders: such an
+    order, once created, could not be found again, so it is blocked with the fix to make."""
+    scopes = ["read_products", "read_inventory", "read_locations", "read_customers", "read_orders", "write_orders"]
+    _load(sandbox, [_lnb_order("LNB-0001", confirmation_time="2025-06-01T10:00:00Z"), _lnb_order("LNB-0002",
+          confirmation_time=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))], scopes=scopes)
+
+    result = _export(sandbox, tmp_path)
+
+    assert result.success
+    outcomes = _outcomes(result, tmp_path)
+    assert outcomes["LNB-0001"][:2] == ("blocked", None)
+    assert "without the read_all_orders scope" in outcomes["LNB-0001"][2]
+    assert outcomes["LNB-0002"][0] == CREATED
+
+
+def test_a_development_store_backlog_goes_out_at_five_orders_a_minute(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Shopify takes 5 new orders a minute on development and trial stores: a backlog of 6 finishes
+    in one run without a refusal, paced, and the run says why it is slow."""
+    references = [f"LNB-{n:04d}" for n in range(1, 7)]
+    _load(sandbox, [_lnb_order(reference) for reference in references], development=True)
+    started = time.monotonic()
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize([*ORDER_ASSETS, *ORDER_CHECKS], resources=_resources(sandbox, tmp_path),
+                                instance=instance)
+        messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+
+    elapsed = time.monotonic() - started
+    assert result.success
+    assert {ref: outcome[0] for ref, outcome in _outcomes(result, tmp_path).items()} == dict.fromkeys(
+        references, CREATED)
+    assert 60 <= elapsed < 90
+    stats = _stats(sandbox.shopify.url)
+    assert (stats["requests"]["orderCreate"], stats["statuses"].get("429", 0)) == (6, 0)
+    assert asset_metadata(result, "shopify_orders_from_lnb")["development_store"] is True
+    assert any("Development store: Shopify takes 5 new orders a minute; waiting" in m for m in messages)
 
 
 # --- after export -------------------------------------------------------------------------------

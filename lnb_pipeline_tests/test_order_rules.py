@@ -6,7 +6,10 @@ import copy
 import hashlib
 import json
 import time
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
@@ -36,12 +39,14 @@ from lnb_pipeline.rules.orders import (
     REASON_RETAILER_REFERENCE_MISSING,
     REASON_SEVERAL_VARIANTS,
     Buyer,
+    ExportMoment,
     OrderSettings,
     changed_after_export,
     hash_from_tags,
     order_content_hash,
     order_create_input,
     order_create_options,
+    processed_at,
     retailer_reference,
     selection_reason,
     validate_orders,
@@ -121,9 +126,15 @@ def order(reference: str = "LNB-1", items: Any = None, **changes: Any) -> dict[s
     }
 
 
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+MOMENT = ExportMoment(ZoneInfo("Europe/Paris"), NOW)
+"""Orders are read on 1 March 2026 in LNB's Paris time, by an app that may see all orders."""
+
+
 def validate(*orders: dict[str, Any], settings: OrderSettings = OrderSettings(), shop_currency: str = "EUR",
-             buyers: dict[str, Buyer | None] = BUYERS) -> tuple[pl.DataFrame, pl.DataFrame]:
-    return validate_orders(list(orders), buyers, INDEX, shop_currency, settings)
+             buyers: dict[str, Buyer | None] = BUYERS,
+             moment: ExportMoment = MOMENT) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return validate_orders(list(orders), buyers, INDEX, shop_currency, settings, moment)
 
 
 def order_outcome(*orders: dict[str, Any], **options: Any) -> dict[str, tuple[str, list[str]]]:
@@ -143,7 +154,8 @@ def line_outcome(*items: dict[str, Any]) -> list[tuple[str | None, str | None]]:
 def test_settings_defaults() -> None:
     assert OrderSettings() == OrderSettings(
         export_status="confirmed", exported_status="invoicing", customer_match="metafield",
-        metafield="lenewblack.retailer_reference", extra_currencies=(), financial_status="PENDING",
+        metafield="lenewblack.retailer_reference", order_metafield="lenewblack.order_reference",
+        extra_currencies=(), exchange_rates=(), financial_status="PENDING",
         inventory_behaviour="DECREMENT_IGNORING_POLICY", tags=("lenewblack", "wholesale"), source_name="lenewblack")
 
 
@@ -163,6 +175,14 @@ def test_settings_defaults() -> None:
     ({"metafield": "lenewblack. "}, "metafield must be 'namespace.key'"),
     ({"extra_currencies": ["USD"]}, "extra_currencies must be a tuple of upper-case ISO 4217 codes, not ['USD']"),
     ({"extra_currencies": ("usd",)}, "extra_currencies must be a tuple of upper-case ISO 4217 codes, not ('usd',)"),
+    ({"extra_currencies": ("USD",), "exchange_rates": (("USD", Decimal("-1")),)},
+     "exchange_rates must pair an accepted currency with a positive rate, not USD:-1"),
+    ({"exchange_rates": (("USD", Decimal("0.9")),)},
+     "exchange_rates must pair an accepted currency with a positive rate, not USD:0.9"),
+    ({"order_metafield": "ln.order_reference"},
+     "order_metafield 'ln.order_reference': Shopify takes a namespace of 3-255 and a key of 2-64"),
+    ({"metafield": "lenewblack.retailer reference"},
+     "metafield 'lenewblack.retailer reference': Shopify takes a namespace of 3-255"),
     ({"financial_status": "paid"}, "financial_status must be one of ('PENDING', 'AUTHORIZED', 'PARTIALLY_PAID', "
                                    "'PAID', 'PARTIALLY_REFUNDED', 'REFUNDED', 'VOIDED', 'EXPIRED'), not 'paid'"),
     ({"inventory_behaviour": "DECREMENT"}, "inventory_behaviour must be one of ('BYPASS', "
@@ -264,7 +284,7 @@ def test_clean_order_is_exportable_with_its_lines_matched() -> None:
     orders, lines = validate(order(items=[item(EAN_A, "SKU-1", 2, 10.5), item(None, "SKU-5", 3.0, 30)]))
     assert orders.schema == pl.Schema(ORDER_SCHEMA)
     assert lines.schema == pl.Schema(LINE_SCHEMA)
-    assert orders.rows() == [("LNB-1", "R1", "EUR", 2, ORDER_EXPORTABLE, [])]
+    assert orders.rows() == [("LNB-1", "R1", "EUR", 2, "2026-01-02T11:00:00Z", ORDER_EXPORTABLE, [])]
     assert lines.rows() == [
         ("LNB-1", 1, EAN_A, "SKU-1", 2, "10.5", gid(1), None),
         ("LNB-1", 2, None, "SKU-5", 3, "30", gid(5), None),
@@ -340,7 +360,7 @@ def test_ambiguous_ean13_does_not_fall_back_to_a_unique_sku() -> None:
 
 def test_a_code_shared_by_many_variants_names_the_first_five() -> None:
     index = variant_index(levels(*(level_rows(number, EAN_A, f"S{number}") for number in range(10, 17))))
-    _, lines = validate_orders([order()], BUYERS, index, "EUR", OrderSettings())
+    _, lines = validate_orders([order()], BUYERS, index, "EUR", OrderSettings(), MOMENT)
     assert lines.get_column("reason").to_list() == [
         f"more than one Shopify variant for EAN13 {EAN_A} "
         f"({gid(10)}, {gid(11)}, {gid(12)}, {gid(13)}, {gid(14)}, …)"]
@@ -395,6 +415,67 @@ def test_unit_prices_become_decimal_strings_or_block_the_line() -> None:
     assert REASON_INVALID_UNIT_PRICE == "invalid unit price"
 
 
+def test_numbers_shopify_cannot_take_block_only_their_order() -> None:
+    """LNB's JSON can carry 1e20 or 2^31: that order is blocked with its reason, never the batch crashed."""
+    result = order_outcome(
+        order("LNB-1", items=[item(quantity=1e20)]), order("LNB-2", items=[item(quantity=2**31)]),
+        order("LNB-3", items=[item(quantity=2**31 - 1, unit_price=1e12)]), order("LNB-4", items=[item(quantity=-1e20)]),
+        order("LNB-5"))
+    assert result == {
+        "LNB-1": (ORDER_BLOCKED, ["line 1: invalid quantity 1e+20: more than Shopify takes (2147483647)"]),
+        "LNB-2": (ORDER_BLOCKED, ["line 1: invalid quantity 2147483648: more than Shopify takes (2147483647)"]),
+        "LNB-3": (ORDER_BLOCKED, ["line 1: invalid unit price 1000000000000.0: more than Shopify takes "
+                                  "(999999999.99)"]),
+        "LNB-4": (ORDER_BLOCKED, ["line 1: invalid quantity -1e+20: must be a whole number >= 1"]),
+        "LNB-5": (ORDER_EXPORTABLE, []),
+    }
+
+
+@pytest.mark.parametrize(("confirmation_time", "expected"), [
+    ("2026-01-02T11:00:00Z", ("2026-01-02T11:00:00Z", None)),
+    ("2026-01-02T11:00:00+01:00", ("2026-01-02T10:00:00Z", None)),
+    ("2026-01-02 11:00:00", ("2026-01-02T10:00:00Z", None)),
+    ("2026-07-02 11:00:00", ("2026-03-01T12:00:00Z", None)),
+    ("2026-03-01 13:30:00", ("2026-03-01T12:00:00Z", None)),
+    (None, (None, None)),
+    ("yesterday", (None, 'invalid confirmation time "yesterday": ')),
+    ("2026-13-45 10:00:00", (None, 'invalid confirmation time "2026-13-45 10:00:00": ')),
+])
+def test_confirmation_time_becomes_processed_at_in_utc_never_in_the_future(
+        confirmation_time: str | None, expected: tuple[str | None, str | None]) -> None:
+    """A zone-less LNB time is Paris time (LNB_API_TIMEZONE); a future one (13:30 Paris is 12:30 UTC,
+    after now) becomes now, since Shopify refuses a future processedAt."""
+    time_, reason = processed_at(order(confirmation_time=confirmation_time), MOMENT)
+    assert time_ == expected[0]
+    assert (reason or "").startswith(expected[1] or "") and (reason is None) == (expected[1] is None)
+
+
+def test_an_unreadable_confirmation_time_or_country_blocks_only_its_order() -> None:
+    result = order_outcome(order("LNB-1", confirmation_time="02/01/2026"),
+                           order("LNB-2", delivery_address=address(country="France")), order("LNB-3"))
+    assert result["LNB-1"][0] == result["LNB-2"][0] == ORDER_BLOCKED
+    assert result["LNB-1"][1][0].startswith('invalid confirmation time "02/01/2026": ')
+    assert result["LNB-2"][1] == ['invalid country "France" in delivery_address: must be an ISO 3166 code such as FR']
+    assert result["LNB-3"] == (ORDER_EXPORTABLE, [])
+
+
+def test_without_read_all_orders_an_order_confirmed_over_60_days_ago_is_blocked() -> None:
+    """Shopify would hide the created order from the app, which then could not find it again: a duplicate risk."""
+    limited = ExportMoment(ZoneInfo("Europe/Paris"), NOW, can_read_all_orders=False)
+    old, recent = order("LNB-1", confirmation_time="2025-12-01T10:00:00Z"), order("LNB-2")
+    assert order_outcome(old, recent, moment=limited) == {
+        "LNB-1": (ORDER_BLOCKED, ["confirmed more than 60 days ago (2025-12-01): without the read_all_orders scope "
+                                  "Shopify hides such an order from this app, which could then not find it again; "
+                                  "grant read_all_orders"]),
+        "LNB-2": (ORDER_EXPORTABLE, [])}
+    assert order_outcome(old) == {"LNB-1": (ORDER_EXPORTABLE, [])}
+
+
+def test_a_reference_too_long_for_a_custom_id_blocks_the_order() -> None:
+    assert order_outcome(order("L" * 2049)) == {"L" * 2049: (ORDER_BLOCKED, [
+        "order reference too long: Shopify keeps custom ids of at most 2048 bytes"])}
+
+
 def test_every_reason_of_a_line_is_kept() -> None:
     orders, lines = validate(order(items=[item(EAN_B, quantity=0, unit_price=None), item()]))
     assert lines.get_column("reason").to_list() == [
@@ -444,7 +525,11 @@ def test_reference_without_shopify_company_blocks_the_order_in_company_mode() ->
 def test_currency_must_be_the_shop_currency_or_an_accepted_extra_one() -> None:
     usd = order(currency="USD")
     assert order_outcome(usd) == {"LNB-1": (ORDER_BLOCKED, ["currency not accepted: USD (accepted: EUR)"])}
-    assert order_outcome(usd, settings=OrderSettings(extra_currencies=("USD",))) == {"LNB-1": (ORDER_EXPORTABLE, [])}
+    with_rate = OrderSettings(extra_currencies=("USD",), exchange_rates=(("USD", Decimal("0.92")),))
+    assert order_outcome(usd, settings=with_rate) == {"LNB-1": (ORDER_EXPORTABLE, [])}
+    assert order_outcome(usd, settings=OrderSettings(extra_currencies=("USD",))) == {"LNB-1": (ORDER_BLOCKED, [
+        "no exchange rate for USD: Shopify needs each price in the shop currency EUR too; give one in "
+        "SHOPIFY_ORDER_CURRENCIES as USD:<rate>"])}
     assert order_outcome(order(currency="GBP"), settings=OrderSettings(extra_currencies=("USD", "EUR"))) == {
         "LNB-1": (ORDER_BLOCKED, ["currency not accepted: GBP (accepted: EUR, USD)"])}
     assert order_outcome(usd, shop_currency="USD") == {"LNB-1": (ORDER_EXPORTABLE, [])}
@@ -491,9 +576,9 @@ def test_a_thousand_orders_of_five_lines_validate_in_milliseconds() -> None:
     index = variant_index(levels(*(level_rows(number, code, f"SKU-{number}") for number, code in enumerate(codes))))
     orders = [order(f"SCL-{number:04d}", items=[item(codes[number * 5 + line]) for line in range(5)])
               for number in range(1000)]
-    validate_orders(orders, BUYERS, index, "EUR", OrderSettings())  # warm-up
+    validate_orders(orders, BUYERS, index, "EUR", OrderSettings(), MOMENT)  # warm-up
     started = time.perf_counter()
-    result, lines = validate_orders(orders, BUYERS, index, "EUR", OrderSettings())
+    result, lines = validate_orders(orders, BUYERS, index, "EUR", OrderSettings(), MOMENT)
     elapsed = time.perf_counter() - started
     assert result.get_column("status").value_counts().rows() == [(ORDER_EXPORTABLE, 1000)]
     assert lines.get_column("variant_id").to_list() == [gid(number) for number in range(5000)]
@@ -513,6 +598,16 @@ EXPECTED_ADDRESS = {"address1": "Haarlemmerstraat 45", "address2": "2nd floor", 
                     "countryCode": "NL", "firstName": "Sanne", "lastName": "de Vries"}
 
 
+def create_input(source: dict[str, Any], buyer: Buyer, line_variants: list[tuple[str, int, str]],
+                 settings: OrderSettings) -> dict[str, Any]:
+    """The input for an order validated at ``MOMENT`` in a EUR shop with the order custom id."""
+    return order_create_input(source, buyer, line_variants, settings, shop_currency="EUR",
+                              processed_at=processed_at(source, MOMENT)[0], custom_id=True)
+
+
+CUSTOM_ID = [{"namespace": "lenewblack", "key": "order_reference", "type": "id", "value": "LNB-1"}]
+
+
 def expected_input(source: dict[str, Any], **buyer_fields: Any) -> dict[str, Any]:
     return {
         "lineItems": [
@@ -530,6 +625,7 @@ def expected_input(source: dict[str, Any], **buyer_fields: Any) -> dict[str, Any
         "shippingAddress": EXPECTED_ADDRESS,
         "billingAddress": EXPECTED_ADDRESS,
         "processedAt": "2026-01-02T11:00:00Z",
+        "metafields": CUSTOM_ID,
         **buyer_fields,
     }
 
@@ -537,37 +633,47 @@ def expected_input(source: dict[str, Any], **buyer_fields: Any) -> dict[str, Any
 def test_order_create_input_for_a_customer() -> None:
     source = order()
     buyer = Buyer("R1", CUSTOMER, None, "other@shop.example")
-    assert order_create_input(source, buyer, LINE_VARIANTS, OrderSettings()) == expected_input(
+    assert create_input(source, buyer, LINE_VARIANTS, OrderSettings()) == expected_input(
         source, customer={"toAssociate": {"id": CUSTOMER}})
 
 
 def test_order_create_input_for_a_company_location_has_no_customer() -> None:
     source = order()
     buyer = Buyer("R1", CUSTOMER, COMPANY_LOCATION, None)
-    result = order_create_input(source, buyer, LINE_VARIANTS, OrderSettings(customer_match="company"))
+    result = create_input(source, buyer, LINE_VARIANTS, OrderSettings(customer_match="company"))
     assert result == expected_input(source, companyLocationId=COMPANY_LOCATION)
     assert "customer" not in result
 
 
 def test_order_create_input_needs_a_customer_or_a_company_location() -> None:
     with pytest.raises(ValueError, match="buyer for 'R1' has neither a customer nor a company location"):
-        order_create_input(order(), Buyer("R1", None, None, "b@shop.example"), LINE_VARIANTS, OrderSettings())
+        create_input(order(), Buyer("R1", None, None, "b@shop.example"), LINE_VARIANTS, OrderSettings())
 
 
-def test_order_create_input_follows_the_settings_and_the_order_currency() -> None:
-    settings = OrderSettings(extra_currencies=("USD",), financial_status="PAID", tags=("b2b",), source_name="lnb")
+def test_order_create_input_follows_the_settings_and_prices_another_currency_in_both() -> None:
+    """The shop's currency stays the order's; USD is the presentment currency, each price in both."""
+    settings = OrderSettings(extra_currencies=("USD",), exchange_rates=(("USD", Decimal("0.9215")),),
+                             financial_status="PAID", tags=("b2b",), source_name="lnb")
     source = order(currency=" usd ")
-    result = order_create_input(source, BUYERS["R1"], [(gid(2), 1, "12.00")], settings)
-    assert (result["lineItems"], result["currency"], result["financialStatus"], result["tags"],
-            result["sourceName"]) == (
-        [{"variantId": gid(2), "quantity": 1, "requiresShipping": True, "priceSet": {"shopMoney": {"amount": "12.00", "currencyCode": "USD"}}}],
-        "USD", "PAID", ["b2b", f"{HASH_TAG_PREFIX}{order_content_hash(source)}"], "lnb")
+    result = create_input(source, BUYERS["R1"], [(gid(2), 1, "12.00")], settings)
+    assert (result["lineItems"], result["currency"], result["presentmentCurrency"], result["financialStatus"],
+            result["tags"], result["sourceName"]) == (
+        [{"variantId": gid(2), "quantity": 1, "requiresShipping": True,
+          "priceSet": {"shopMoney": {"amount": "11.06", "currencyCode": "EUR"},
+                       "presentmentMoney": {"amount": "12.00", "currencyCode": "USD"}}}],
+        "EUR", "USD", "PAID", ["b2b", f"{HASH_TAG_PREFIX}{order_content_hash(source)}"], "lnb")
+
+
+def test_order_create_input_without_the_custom_id_definition_sends_no_metafield() -> None:
+    result = order_create_input(order(), BUYERS["R1"], LINE_VARIANTS, OrderSettings(), shop_currency="EUR",
+                                processed_at=None, custom_id=False)
+    assert "metafields" not in result and "processedAt" not in result
 
 
 def test_order_create_input_leaves_out_null_and_blank_fields() -> None:
     bare = order(buyer_email=None, purchase_order_reference=None, comment="  ", confirmation_time=None,
                  billing_address=None, delivery_address={"reference": "ADR", "company": None, "country": None})
-    result = order_create_input(bare, Buyer("R1", CUSTOMER, None, None), LINE_VARIANTS, OrderSettings())
+    result = create_input(bare, Buyer("R1", CUSTOMER, None, None), LINE_VARIANTS, OrderSettings())
     assert result == {
         "lineItems": expected_input(bare)["lineItems"],
         "sourceName": "lenewblack",
@@ -575,13 +681,14 @@ def test_order_create_input_leaves_out_null_and_blank_fields() -> None:
         "tags": ["lenewblack", "wholesale", f"lnb-hash:{order_content_hash(bare)}"],
         "currency": "EUR",
         "financialStatus": "PENDING",
+        "metafields": CUSTOM_ID,
         "customer": {"toAssociate": {"id": CUSTOMER}},
     }
 
 
 def test_email_falls_back_to_the_shopify_buyer() -> None:
     buyer = Buyer("R1", CUSTOMER, None, "owner@noord.example")
-    assert order_create_input(order(buyer_email=" "), buyer, LINE_VARIANTS, OrderSettings())["email"] == (
+    assert create_input(order(buyer_email=" "), buyer, LINE_VARIANTS, OrderSettings())["email"] == (
         "owner@noord.example")
 
 
@@ -592,7 +699,7 @@ def test_email_falls_back_to_the_shopify_buyer() -> None:
     ({"contact_name": None}, {}),
 ])
 def test_contact_name_splits_on_the_first_space(changes: dict[str, Any], expected: dict[str, str]) -> None:
-    result = order_create_input(order(delivery_address=address(**changes)), BUYERS["R1"], LINE_VARIANTS,
+    result = create_input(order(delivery_address=address(**changes)), BUYERS["R1"], LINE_VARIANTS,
                                 OrderSettings())
     names = {key: value for key, value in result["shippingAddress"].items() if key in ("firstName", "lastName")}
     assert names == expected
@@ -600,7 +707,7 @@ def test_contact_name_splits_on_the_first_space(changes: dict[str, Any], expecte
 
 def test_address_fields_are_trimmed_country_upper_cased_and_blanks_left_out() -> None:
     messy = address(country=" be ", address_2="", tel=None, city=" Ghent ", zipcode="9000")
-    result = order_create_input(order(delivery_address=messy), BUYERS["R1"], LINE_VARIANTS, OrderSettings())
+    result = create_input(order(delivery_address=messy), BUYERS["R1"], LINE_VARIANTS, OrderSettings())
     assert result["shippingAddress"] == {
         "address1": "Haarlemmerstraat 45", "city": "Ghent", "company": "Concept Store Noord", "zip": "9000",
         "countryCode": "BE", "firstName": "Sanne", "lastName": "de Vries"}
@@ -667,7 +774,7 @@ def test_hash_from_tags() -> None:
 
 def test_changed_after_export() -> None:
     source = order()
-    tags = order_create_input(source, BUYERS["R1"], LINE_VARIANTS, OrderSettings())["tags"]
+    tags = create_input(source, BUYERS["R1"], LINE_VARIANTS, OrderSettings())["tags"]
     assert changed_after_export(source, tags) is False
     assert changed_after_export(order(status="invoicing", update_time="2026-04-01T00:00:00Z"), tags) is False
     edited = copy.deepcopy(source)

@@ -5,6 +5,8 @@ A test validates each of them against Shopify's real 2026-04 schema.
 
 from __future__ import annotations
 
+from functools import cache
+
 QUANTITY_NAMES = ("available", "on_hand", "committed")
 """The quantities the stock flow reads; ``available`` is available-to-sell and may be negative."""
 
@@ -70,7 +72,7 @@ VARIANT_STOCK_BULK_QUERY = f"""
 
 BULK_RUN_QUERY_MUTATION = """
 mutation BulkRunQuery($query: String!) {
-  bulkOperationRunQuery(query: $query, groupObjects: true) {
+  bulkOperationRunQuery(query: $query, groupObjects: false) {
     bulkOperation { id status }
     userErrors { field message code }
   }
@@ -94,22 +96,51 @@ mutation BulkCancel($id: ID!) {
 }
 """
 
-ORDERS_BY_SOURCE_QUERY = """
-query OrdersBySource($query: String!, $first: Int!, $after: String) {
-  orders(first: $first, after: $after, query: $query) {
-    nodes { id name sourceIdentifier sourceName tags createdAt cancelledAt }
-    pageInfo { hasNextPage endCursor }
+ORDER_FIELDS = "id name sourceIdentifier sourceName tags createdAt cancelledAt"
+"""What the order flow reads of a Shopify order, however it finds it."""
+
+ORDERS_BY_SOURCE_QUERY = f"""
+query OrdersBySource($query: String!, $first: Int!, $after: String) {{
+  orders(first: $first, after: $after, query: $query) {{
+    nodes {{ {ORDER_FIELDS} }}
+    pageInfo {{ hasNextPage endCursor }}
+  }}
+}}
+"""
+
+
+@cache
+def orders_by_custom_id_query(count: int) -> str:
+    """One query looking up ``count`` orders by custom id (``$v0`` … as values), aliased ``o0`` …:
+    exact and read-your-writes, unlike search."""
+    values = ", ".join(f"$v{i}: String!" for i in range(count))
+    lookups = "\n".join(
+        f"  o{i}: orderByIdentifier(identifier: {{customId: {{namespace: $namespace, key: $key, value: $v{i}}}}}) "
+        f"{{ {ORDER_FIELDS} }}" for i in range(count))
+    return f"query OrdersByCustomId($namespace: String!, $key: String!, {values}) {{\n{lookups}\n}}\n"
+
+
+METAFIELD_DEFINITIONS_QUERY = """
+query MetafieldDefinitions($ownerType: MetafieldOwnerType!, $namespace: String!, $key: String!) {
+  metafieldDefinitions(first: 5, ownerType: $ownerType, namespace: $namespace, key: $key) {
+    nodes { id name namespace key type { name } }
   }
 }
 """
 
-ORDER_CREATE_MUTATION = """
-mutation OrderCreate($order: OrderCreateOrderInput!, $options: OrderCreateOptionsInput) {
-  orderCreate(order: $order, options: $options) {
-    order { id name sourceIdentifier tags createdAt cancelledAt }
-    userErrors { field message code }
-  }
+ACCESS_SCOPES_QUERY = """
+query AccessScopes {
+  currentAppInstallation { accessScopes { handle } }
 }
+"""
+
+ORDER_CREATE_MUTATION = f"""
+mutation OrderCreate($order: OrderCreateOrderInput!, $options: OrderCreateOptionsInput) {{
+  orderCreate(order: $order, options: $options) {{
+    order {{ {ORDER_FIELDS} }}
+    userErrors {{ field message code }}
+  }}
+}}
 """
 
 CUSTOMER_BY_METAFIELD_QUERY = """
@@ -140,6 +171,10 @@ ALL_DOCUMENTS = {
     "BULK_OPERATION_QUERY": BULK_OPERATION_QUERY,
     "BULK_CANCEL_MUTATION": BULK_CANCEL_MUTATION,
     "ORDERS_BY_SOURCE_QUERY": ORDERS_BY_SOURCE_QUERY,
+    "orders_by_custom_id_query(1)": orders_by_custom_id_query(1),
+    "orders_by_custom_id_query(50)": orders_by_custom_id_query(50),
+    "METAFIELD_DEFINITIONS_QUERY": METAFIELD_DEFINITIONS_QUERY,
+    "ACCESS_SCOPES_QUERY": ACCESS_SCOPES_QUERY,
     "ORDER_CREATE_MUTATION": ORDER_CREATE_MUTATION,
     "CUSTOMER_BY_METAFIELD_QUERY": CUSTOMER_BY_METAFIELD_QUERY,
     "COMPANY_BY_EXTERNAL_ID_QUERY": COMPANY_BY_EXTERNAL_ID_QUERY,

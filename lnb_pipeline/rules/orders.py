@@ -18,10 +18,19 @@ Choices worth knowing:
   does *not* fall back: the code is ambiguous, and guessing through the SKU could pick the wrong one.
 - A code carried by several variants blocks the line (which variant would ship?), as in the stock
   flow's duplicate rule.
-- Quantities must be whole numbers ≥ 1; a JSON number such as ``3.0`` counts as 3, a string does not.
+- Quantities must be whole numbers from 1 to 2 147 483 647 (Shopify's ``Int`` is 32-bit); a JSON
+  number such as ``3.0`` counts as 3, a string does not.
 - The LNB unit price is sent as the Shopify line price (not the variant's retail price); a line
-  whose unit price is missing, not a number or negative is blocked, since the order could not be
-  priced. A price of 0 is accepted (free samples are common in wholesale).
+  whose unit price is missing, not a number, negative or above ``MAX_UNIT_PRICE`` is blocked, since
+  the order could not be priced. A price of 0 is accepted (free samples are common in wholesale).
+- Anything Shopify would refuse blocks that order alone, with its reason, before anything is sent:
+  an out-of-range number, an unreadable confirmation time, a country that is not an ISO code.
+- The confirmation time becomes Shopify's ``processedAt``. LNB may send it without a zone; it is
+  then read in LNB's timezone (LNB_API_TIMEZONE), and a time that lands in the future (a wrong
+  zone, clock skew) becomes now, since Shopify refuses a future ``processedAt``.
+- An order in another currency than the shop's is created in the shop currency with the order's
+  currency as presentment currency: Shopify needs every price in both, so such a currency is
+  accepted only with an exchange rate (SHOPIFY_ORDER_CURRENCIES, ``USD:0.92``).
 - Retailer references, SKUs, EAN13s and currencies are trimmed; blank counts as missing.
 """
 
@@ -33,11 +42,13 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta, tzinfo
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal, get_args
 
 import polars as pl
 
+from lnb_pipeline.clients.lnb_time import LnbTimeError, parse_lnb_time
 from lnb_pipeline.rules.stock import DUPLICATE_IDS_SHOWN, normalise_barcodes
 
 CustomerMatch = Literal["metafield", "company"]
@@ -57,6 +68,16 @@ CODE_KIND_SKU = "sku"
 
 ORDER_EXPORTABLE = "exportable"
 ORDER_BLOCKED = "blocked"
+
+MAX_QUANTITY = 2**31 - 1
+"""The largest quantity Shopify's 32-bit ``Int`` carries."""
+MAX_UNIT_PRICE = Decimal("999999999.99")
+"""Shopify documents no bound for ``Decimal`` amounts; prices above this are refused (sandbox assumption)."""
+ORDERS_VISIBLE_DAYS = 60
+"""Without the ``read_all_orders`` scope, Shopify shows an app only orders processed in the last 60 days."""
+SCOPE_READ_ALL_ORDERS = "read_all_orders"
+MAX_CUSTOM_ID_BYTES = 2048
+"""Shopify's size limit of an ``id`` metafield value, the order's custom id."""
 
 HASH_TAG_PREFIX = "lnb-hash:"
 """The Shopify tag carrying ``order_content_hash`` at export: ``lnb-hash:0123456789abcdef``."""
@@ -79,6 +100,15 @@ REASON_CURRENCY_MISSING = "currency missing"
 REASON_CURRENCY_NOT_ACCEPTED = "currency not accepted"
 """Prefix: ``currency not accepted: USD (accepted: EUR)``."""
 REASON_NO_LINES = "order has no lines"
+REASON_NO_EXCHANGE_RATE = "no exchange rate"
+"""Prefix: ``no exchange rate for USD: …``."""
+REASON_INVALID_CONFIRMATION_TIME = "invalid confirmation time"
+"""Prefix: ``invalid confirmation time "yesterday": …``."""
+REASON_TOO_OLD_FOR_SCOPES = "confirmed more than 60 days ago"
+"""Prefix: Shopify would hide the created order from this app without ``read_all_orders``."""
+REASON_REFERENCE_TOO_LONG = "order reference too long"
+REASON_INVALID_COUNTRY = "invalid country"
+"""Prefix: ``invalid country "France" in delivery_address: …``."""
 LINE_REASON_PREFIX = "line "
 """An order lists each line reason as ``line 3: <reason>``."""
 
@@ -105,10 +135,11 @@ ORDER_SCHEMA: dict[str, pl.DataType] = {
     "retailer_reference": pl.String(),
     "currency": pl.String(),
     "lines": pl.Int64(),
+    "processed_at": pl.String(),
     "status": pl.String(),
     "reasons": pl.List(pl.String()),
 }
-"""``validate_orders``' per-order frame, in input order."""
+"""``validate_orders``' per-order frame, in input order; ``processed_at`` is Shopify's ``processedAt`` (UTC)."""
 LINE_SCHEMA: dict[str, pl.DataType] = {
     "reference": pl.String(),
     "line": pl.Int64(),
@@ -130,6 +161,9 @@ HASHED_ITEM_FIELDS = ("ean13", "sku", "quantity", "unit_price")
 HASHED_ADDRESS_FIELDS = (*ADDRESS_FIELDS, "country", "contact_name")
 
 _CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
+_COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
+_METAFIELD_NAMESPACE = re.compile(r"^[A-Za-z0-9_-]{3,255}$")
+_METAFIELD_KEY = re.compile(r"^[A-Za-z0-9_-]{2,64}$")
 _LINES_FRAME_SCHEMA: dict[str, pl.DataType] = {
     "_order": pl.Int64(), "reference": pl.String(), "line": pl.Int64(), "_ean13_raw": pl.String(),
     "sku": pl.String(), "quantity": pl.Int64(), "_quantity_reason": pl.String(), "unit_price": pl.String(),
@@ -156,8 +190,12 @@ class OrderSettings:
     """``metafield``: a Shopify customer by a unique metafield; ``company``: a B2B company by external ID."""
     metafield: str = "lenewblack.retailer_reference"
     """``namespace.key`` of the customer metafield holding the LNB retailer reference."""
+    order_metafield: str = "lenewblack.order_reference"
+    """``namespace.key`` of the order metafield (type ``id``) carrying the LNB reference: exactly-once."""
     extra_currencies: tuple[str, ...] = ()
     """ISO codes accepted besides the shop currency (the shop's enabled presentment currencies the brand wants)."""
+    exchange_rates: tuple[tuple[str, Decimal], ...] = ()
+    """``(code, rate)``: shop-currency units for one unit of an accepted currency, to price it in the shop currency."""
     financial_status: str = "PENDING"
     inventory_behaviour: str = "DECREMENT_IGNORING_POLICY"
     tags: tuple[str, ...] = ("lenewblack", "wholesale")
@@ -177,14 +215,15 @@ class OrderSettings:
             raise ValueError("exported_status 'canceled' would cancel in LNB every order sent to Shopify")
         if self.customer_match not in get_args(CustomerMatch):
             raise ValueError(f"customer_match must be one of {get_args(CustomerMatch)}, not {self.customer_match!r}")
-        parts = self.metafield.split(".")
-        if len(parts) != 2 or not all(part.strip() for part in parts):
-            raise ValueError(
-                f"metafield must be 'namespace.key' (one dot, both parts non-empty), not {self.metafield!r}")
+        _check_metafield_name("metafield", self.metafield)
+        _check_metafield_name("order_metafield", self.order_metafield)
         if not isinstance(self.extra_currencies, tuple) or not all(
                 isinstance(code, str) and _CURRENCY_CODE.match(code) for code in self.extra_currencies):
             raise ValueError(
                 f"extra_currencies must be a tuple of upper-case ISO 4217 codes, not {self.extra_currencies!r}")
+        for code, rate in self.exchange_rates:
+            if code not in self.extra_currencies or not isinstance(rate, Decimal) or not rate.is_finite() or rate <= 0:
+                raise ValueError(f"exchange_rates must pair an accepted currency with a positive rate, not {code}:{rate}")
         if self.financial_status not in FINANCIAL_STATUSES:
             raise ValueError(f"financial_status must be one of {FINANCIAL_STATUSES}, not {self.financial_status!r}")
         if self.inventory_behaviour not in INVENTORY_BEHAVIOURS:
@@ -197,6 +236,17 @@ class OrderSettings:
                              f"prefix, not {self.tags!r}")
         if not self.source_name.strip():
             raise ValueError("source_name must not be blank: it is how Shopify orders from LNB are recognised")
+
+
+def _check_metafield_name(name: str, value: str) -> None:
+    """Shopify's rules for a metafield's namespace (3-255) and key (2-64): letters, digits, ``-`` and ``_``."""
+    parts = value.split(".")
+    if len(parts) != 2 or not all(part.strip() for part in parts):
+        raise ValueError(f"{name} must be 'namespace.key' (one dot, both parts non-empty), not {value!r}")
+    namespace, key = parts
+    if not _METAFIELD_NAMESPACE.match(namespace) or not _METAFIELD_KEY.match(key):
+        raise ValueError(f"{name} {value!r}: Shopify takes a namespace of 3-255 and a key of 2-64 letters, "
+                         "digits, '-' or '_'")
 
 
 @dataclass(frozen=True)
@@ -268,7 +318,7 @@ def _json(value: Any) -> str:
 
 
 def _whole_number(value: Any) -> int | None:
-    """An integer (an integral JSON float such as ``3.0`` counts), else None; the sign is checked apart."""
+    """An integer (an integral JSON float such as ``3.0`` counts), else None; the range is checked apart."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     if isinstance(value, float) and not value.is_integer():
@@ -276,17 +326,71 @@ def _whole_number(value: Any) -> int | None:
     return int(value)
 
 
-def _unit_price(value: Any) -> str | None:
-    """A finite number ≥ 0 as a plain decimal string (what Shopify's ``Decimal`` takes), else None."""
+def _quantity_reason(raw: Any, quantity: int | None) -> str | None:
+    if quantity is None or quantity < 1:
+        return f"{REASON_INVALID_QUANTITY} {_json(raw)}: must be a whole number >= 1"
+    if quantity > MAX_QUANTITY:
+        return f"{REASON_INVALID_QUANTITY} {_json(raw)}: more than Shopify takes ({MAX_QUANTITY})"
+    return None
+
+
+def _unit_price(value: Any) -> tuple[str | None, str | None]:
+    """``(price, None)``: a number from 0 to ``MAX_UNIT_PRICE`` as a plain decimal string (Shopify's
+    ``Decimal``); ``(None, reason)`` otherwise."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        return None
-    return format(Decimal(str(value)), "f")
+        return None, f"{REASON_INVALID_UNIT_PRICE} {_json(value)}: must be a number >= 0"
+    price = Decimal(str(value))
+    if price > MAX_UNIT_PRICE:
+        return None, f"{REASON_INVALID_UNIT_PRICE} {_json(value)}: more than Shopify takes ({MAX_UNIT_PRICE})"
+    return format(price, "f"), None
+
+
+@dataclass(frozen=True)
+class ExportMoment:
+    """What order times are read against: LNB's timezone for zone-less times, now, and whether the
+    app may see orders processed more than 60 days ago (``read_all_orders``)."""
+
+    lnb_timezone: tzinfo
+    now: datetime
+    can_read_all_orders: bool = True
+
+
+def processed_at(order: dict[str, Any], moment: ExportMoment) -> tuple[str | None, str | None]:
+    """``(processedAt, None)`` from the confirmation time (None when LNB has none), or ``(None, reason)``.
+
+    A time in the future (a wrong LNB_API_TIMEZONE, clock skew) becomes now: the order was confirmed
+    before it could be listed, and Shopify refuses a future ``processedAt``.
+    """
+    raw = order.get("confirmation_time")
+    try:
+        confirmed = parse_lnb_time(raw, moment.lnb_timezone)
+    except LnbTimeError as error:
+        return None, f"{REASON_INVALID_CONFIRMATION_TIME} {_json(raw)}: {error}"
+    if confirmed is None:
+        return None, None
+    confirmed = min(confirmed, moment.now)
+    if not moment.can_read_all_orders and confirmed < moment.now - timedelta(days=ORDERS_VISIBLE_DAYS):
+        return None, (f"{REASON_TOO_OLD_FOR_SCOPES} ({confirmed:%Y-%m-%d}): without the {SCOPE_READ_ALL_ORDERS} "
+                      "scope Shopify hides such an order from this app, which could then not find it again; "
+                      f"grant {SCOPE_READ_ALL_ORDERS}")
+    return confirmed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), None
+
+
+def _country_reasons(order: dict[str, Any]) -> list[str]:
+    reasons = []
+    for field in ("billing_address", "delivery_address"):
+        country = _text((order.get(field) or {}).get("country"))
+        if country is not None and not _COUNTRY_CODE.match(country.upper()):
+            reasons.append(f"{REASON_INVALID_COUNTRY} {_json(country)} in {field}: must be an ISO 3166 code such as FR")
+    return reasons
 
 
 def _order_reasons(order: dict[str, Any], buyers: dict[str, Buyer | None], accepted: tuple[str, ...],
-                   settings: OrderSettings) -> list[str]:
+                   settings: OrderSettings, time_reason: str | None) -> list[str]:
     """The reasons that concern the order as a whole, in the order the task log shows them."""
     reasons = []
+    if len(str(order.get("reference") or "").encode()) > MAX_CUSTOM_ID_BYTES:
+        reasons.append(f"{REASON_REFERENCE_TOO_LONG}: Shopify keeps custom ids of at most {MAX_CUSTOM_ID_BYTES} bytes")
     reference = retailer_reference(order)
     if reference is None:
         reasons.append(REASON_RETAILER_REFERENCE_MISSING)
@@ -299,8 +403,14 @@ def _order_reasons(order: dict[str, Any], buyers: dict[str, Buyer | None], accep
         reasons.append(REASON_CURRENCY_MISSING)
     elif currency not in accepted:
         reasons.append(f"{REASON_CURRENCY_NOT_ACCEPTED}: {currency} (accepted: {', '.join(accepted)})")
+    elif currency != accepted[0] and currency not in dict(settings.exchange_rates):
+        reasons.append(f"{REASON_NO_EXCHANGE_RATE} for {currency}: Shopify needs each price in the shop currency "
+                       f"{accepted[0]} too; give one in SHOPIFY_ORDER_CURRENCIES as {currency}:<rate>")
     if not order.get("items"):
         reasons.append(REASON_NO_LINES)
+    if time_reason:
+        reasons.append(time_reason)
+    reasons.extend(_country_reasons(order))
     return reasons
 
 
@@ -313,21 +423,18 @@ def _lines_frame(orders: list[dict[str, Any]]) -> pl.DataFrame:
     columns: dict[str, list[Any]] = {name: [] for name in _LINES_FRAME_SCHEMA}
     for position, order in enumerate(orders):
         for line, item in enumerate(order.get("items") or [], start=1):
-            raw_quantity, raw_price = item.get("quantity"), item.get("unit_price")
-            quantity, unit_price = _whole_number(raw_quantity), _unit_price(raw_price)
+            raw_quantity = item.get("quantity")
+            quantity = _whole_number(raw_quantity)
+            unit_price, price_reason = _unit_price(item.get("unit_price"))
             columns["_order"].append(position)
             columns["reference"].append(order.get("reference"))
             columns["line"].append(line)
             columns["_ean13_raw"].append(_text(item.get("ean13")))
             columns["sku"].append(_text(item.get("sku")))
-            columns["quantity"].append(quantity)
-            columns["_quantity_reason"].append(
-                f"{REASON_INVALID_QUANTITY} {_json(raw_quantity)}: must be a whole number >= 1"
-                if quantity is None or quantity < 1 else None)
+            columns["quantity"].append(quantity if quantity is not None and abs(quantity) <= MAX_QUANTITY else None)
+            columns["_quantity_reason"].append(_quantity_reason(raw_quantity, quantity))
             columns["unit_price"].append(unit_price)
-            columns["_price_reason"].append(
-                f"{REASON_INVALID_UNIT_PRICE} {_json(raw_price)}: must be a number >= 0"
-                if unit_price is None else None)
+            columns["_price_reason"].append(price_reason)
     return pl.DataFrame(columns, schema=_LINES_FRAME_SCHEMA)
 
 
@@ -389,7 +496,8 @@ def _match_lines(lines: pl.DataFrame, index: pl.DataFrame) -> pl.DataFrame:
 
 
 def validate_orders(orders: list[dict[str, Any]], buyers: dict[str, Buyer | None], index: pl.DataFrame,
-                    shop_currency: str, settings: OrderSettings) -> tuple[pl.DataFrame, pl.DataFrame]:
+                    shop_currency: str, settings: OrderSettings,
+                    moment: ExportMoment) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``(ORDER_SCHEMA frame, LINE_SCHEMA frame)``: every order exportable or blocked with all its reasons.
 
     ``buyers`` maps trimmed retailer references (``retailer_reference``) to what Shopify holds; a
@@ -410,15 +518,19 @@ def validate_orders(orders: list[dict[str, Any]], buyers: dict[str, Buyer | None
         .group_by("_order", maintain_order=True)
         .agg(pl.format(f"{LINE_REASON_PREFIX}{{}}: {{}}", "line", "_reasons").alias("_line_reasons"))
     )
+    times = [processed_at(order, moment) for order in orders]
     order_frame = pl.DataFrame({
         "_order": list(range(len(orders))),
         "reference": [order.get("reference") for order in orders],
         "retailer_reference": [retailer_reference(order) for order in orders],
         "currency": [_currency(order) for order in orders],
         "lines": [len(order.get("items") or []) for order in orders],
-        "_order_reasons": [_order_reasons(order, buyers, accepted, settings) for order in orders],
+        "processed_at": [time for time, _ in times],
+        "_order_reasons": [_order_reasons(order, buyers, accepted, settings, reason)
+                           for order, (_, reason) in zip(orders, times, strict=True)],
     }, schema={"_order": pl.Int64(), "reference": pl.String(), "retailer_reference": pl.String(),
-               "currency": pl.String(), "lines": pl.Int64(), "_order_reasons": pl.List(pl.String())})
+               "currency": pl.String(), "lines": pl.Int64(), "processed_at": pl.String(),
+               "_order_reasons": pl.List(pl.String())})
     reasons = pl.concat_list("_order_reasons", pl.col("_line_reasons").fill_null(pl.lit([], pl.List(pl.String()))))
     order_result = (
         order_frame.lazy()
@@ -459,20 +571,34 @@ def _mailing_address(address: dict[str, Any] | None) -> dict[str, Any] | None:
     return _without_nulls(fields) or None
 
 
+def _price_set(unit_price: str, currency: str, shop_currency: str, settings: OrderSettings) -> dict[str, Any]:
+    """``MoneyBagInput``: the shop-currency amount, and the order's own when it is another currency."""
+    if currency == shop_currency:
+        return {"shopMoney": {"amount": unit_price, "currencyCode": currency}}
+    rate = dict(settings.exchange_rates)[currency]
+    in_shop_currency = (Decimal(unit_price) * rate).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
+    return {"shopMoney": {"amount": format(in_shop_currency, "f"), "currencyCode": shop_currency},
+            "presentmentMoney": {"amount": unit_price, "currencyCode": currency}}
+
+
 def order_create_input(order: dict[str, Any], buyer: Buyer, line_variants: list[tuple[str, int, str]],
-                       settings: OrderSettings) -> dict[str, Any]:
+                       settings: OrderSettings, *, shop_currency: str, processed_at: str | None,
+                       custom_id: bool) -> dict[str, Any]:
     """The ``OrderCreateOrderInput`` for an exportable order; null and blank fields are left out.
 
-    ``line_variants`` are ``(variant_id, quantity, unit_price)`` from ``validate_orders``' lines.
-    A company location (B2B) takes the place of the customer: Shopify derives the buyer from the
-    location's contact. ``sourceIdentifier`` carries the LNB reference, which is how a retry finds
-    an order Shopify already created; the ``lnb-hash:`` tag records what was sent.
+    ``line_variants`` are ``(variant_id, quantity, unit_price)`` and ``processed_at`` the order's
+    ``processed_at``, from ``validate_orders``. A company location (B2B) takes the place of the
+    customer: Shopify derives the buyer from the location's contact. The LNB reference goes into the
+    ``order_metafield`` custom id when the shop has its ``id`` definition (``custom_id``), which is
+    how a retry finds an order Shopify already created, and into ``sourceIdentifier``, which
+    merchants see; the ``lnb-hash:`` tag records what was sent.
     """
-    currency = _currency(order)
+    currency = _currency(order) or shop_currency
+    namespace, key = settings.order_metafield.split(".")
     fields: dict[str, Any] = {
         "lineItems": [
             {"variantId": variant_id, "quantity": quantity, "requiresShipping": True,
-             "priceSet": {"shopMoney": {"amount": unit_price, "currencyCode": currency}}}
+             "priceSet": _price_set(unit_price, currency, shop_currency, settings)}
             for variant_id, quantity, unit_price in line_variants
         ],
         "email": _text(order.get("buyer_email")) or _text(buyer.email),
@@ -481,11 +607,14 @@ def order_create_input(order: dict[str, Any], buyer: Buyer, line_variants: list[
         "sourceIdentifier": order["reference"],
         "tags": [*settings.tags, f"{HASH_TAG_PREFIX}{order_content_hash(order)}"],
         "note": _text(order.get("comment")),
-        "currency": currency,
+        "currency": shop_currency,
+        "presentmentCurrency": currency if currency != shop_currency else None,
         "financialStatus": settings.financial_status,
         "shippingAddress": _mailing_address(order.get("delivery_address")),
         "billingAddress": _mailing_address(order.get("billing_address")),
-        "processedAt": _text(order.get("confirmation_time")),
+        "processedAt": processed_at,
+        "metafields": [{"namespace": namespace, "key": key, "type": "id", "value": order["reference"]}]
+        if custom_id else None,
     }
     if buyer.company_location_id:
         fields["companyLocationId"] = buyer.company_location_id

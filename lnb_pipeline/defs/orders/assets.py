@@ -11,7 +11,7 @@ import dagster as dg
 import polars as pl
 
 from lnb_pipeline.clients.lenewblack import LnbNotFound
-from lnb_pipeline.clients.shopify_queries import SHOP_QUERY
+from lnb_pipeline.clients.shopify_queries import ACCESS_SCOPES_QUERY, SHOP_QUERY
 from lnb_pipeline.defs.lenewblack.resources import LeNewBlackResource
 from lnb_pipeline.defs.orders.settings import OrderFlowSettings
 from lnb_pipeline.defs.shopify.resources import ShopifyResource
@@ -21,15 +21,18 @@ from lnb_pipeline.order_export import (
     DUPLICATE_IN_SHOPIFY,
     FAILED,
     REJECTED_BY_SHOPIFY,
+    CreatePace,
     OrderExporter,
+    OrderLookup,
     PendingOrder,
     find_buyers,
-    find_shopify_orders,
 )
 from lnb_pipeline.rules.orders import (
     ORDER_BLOCKED,
     ORDER_EXPORTABLE,
+    SCOPE_READ_ALL_ORDERS,
     Buyer,
+    ExportMoment,
     changed_after_export,
     order_create_input,
     order_create_options,
@@ -72,6 +75,7 @@ class OrderBatch:
     skipped: pl.DataFrame
     """Listed or fetched orders never sent (canceled, already exported, unknown): reference, reason."""
     buyers: dict[str, Buyer | None]
+    shop_currency: str
 
 
 def _skipped_frame(rows: list[tuple[str, str]]) -> pl.DataFrame:
@@ -105,7 +109,7 @@ def lnb_orders_for_export(context: dg.AssetExecutionContext, config: OrderSelect
             except LnbNotFound:
                 skipped.append((reference, "no such order in LNB"))
     else:
-        fetched = list(lnb.iter_orders(status=settings.export_status))
+        fetched = list({order["reference"]: order for order in lnb.iter_orders(status=settings.export_status)}.values())
     selected = []
     for order in fetched:
         reason = selection_reason(order, settings, listed)
@@ -115,12 +119,15 @@ def lnb_orders_for_export(context: dg.AssetExecutionContext, config: OrderSelect
             skipped.append((order["reference"], reason))
     buyers = find_buyers(client, [ref for order in selected if (ref := retailer_reference(order))], settings)
     shop_currency = client.execute(SHOP_QUERY)["shop"]["currencyCode"]
+    scopes = {scope["handle"] for scope in client.execute(ACCESS_SCOPES_QUERY)["currentAppInstallation"]["accessScopes"]}
+    moment = ExportMoment(lenewblack.timezone(), datetime.now(UTC), SCOPE_READ_ALL_ORDERS in scopes)
     validation, lines = validate_orders(selected, buyers, variant_index(shopify_inventory_levels), shop_currency,
-                                        settings)
+                                        settings, moment)
     blocked = validation.filter(pl.col("status") == ORDER_BLOCKED)
     context.log.info("%d orders selected, %d exportable, %d blocked, %d skipped", len(selected),
                      len(validation) - len(blocked), len(blocked), len(skipped))
-    batch = OrderBatch({o["reference"]: o for o in selected}, validation, lines, _skipped_frame(skipped), buyers)
+    batch = OrderBatch({o["reference"]: o for o in selected}, validation, lines, _skipped_frame(skipped), buyers,
+                       shop_currency)
     return dg.MaterializeResult(value=batch, metadata={
         "orders_selected": len(selected),
         "orders_exportable": len(validation) - len(blocked),
@@ -137,8 +144,9 @@ def lnb_orders_for_export(context: dg.AssetExecutionContext, config: OrderSelect
 @dg.asset(
     group_name=GROUP, kinds={"shopify", "lenewblack"}, pool=EXPORT_POOL,
     check_specs=[
-        dg.AssetCheckSpec(UNIQUE_CHECK, asset="shopify_orders_from_lnb",
-                          description="Every exported LNB reference maps to exactly one Shopify order (checked in Shopify)."),
+        dg.AssetCheckSpec(UNIQUE_CHECK, asset="shopify_orders_from_lnb", blocking=True,
+                          description="Every exported LNB reference maps to exactly one Shopify order (checked in "
+                                      "Shopify); a duplicate fails the run."),
         dg.AssetCheckSpec(FAILURES_CHECK, asset="shopify_orders_from_lnb",
                           description="No order export failed for a transient reason (they are retried on the next run)."),
         dg.AssetCheckSpec(REJECTED_CHECK, asset="shopify_orders_from_lnb",
@@ -150,42 +158,56 @@ def shopify_orders_from_lnb(context: dg.AssetExecutionContext, lenewblack: LeNew
                             lnb_orders_for_export: OrderBatch) -> dg.MaterializeResult:
     """Exportable LNB orders created in Shopify exactly once, then set to LNB_ORDER_EXPORTED_STATUS in LNB.
 
-    Each order is looked up by its LNB reference (Shopify `sourceIdentifier`) before it is created,
-    so a crash or a lost answer never creates a second order. Blocked orders keep their LNB status
-    and go out by themselves on a later run once fixed. Every order's outcome goes to the task log.
+    Each order carries its LNB reference as a custom id (SHOPIFY_ORDER_METAFIELD, a metafield
+    definition of type id) and is looked up by it before it is created, so a crash or a lost
+    answer never creates a second order. Without that definition it falls back to searching
+    sourceIdentifier, and says so. Blocked orders keep their LNB status and go out by themselves
+    on a later run once fixed. Every order's outcome goes to the task log.
     """
     settings = order_flow_settings.order_settings()
     batch = lnb_orders_for_export
     client = shopify.get_client(context.log)
-    exportable = batch.validation.filter(pl.col("status") == ORDER_EXPORTABLE)["reference"].to_list()
+    lookup = OrderLookup.for_shop(client, settings.order_metafield, context.log)
+    development_store = client.execute(SHOP_QUERY)["shop"]["plan"]["partnerDevelopment"]
+    exportable = batch.validation.filter(pl.col("status") == ORDER_EXPORTABLE)
+    references = exportable["reference"].to_list()
+    if development_store and len(references) > CreatePace.LIMIT:
+        context.log.warning("Development store: Shopify takes at most %d new orders a minute, so %d orders take "
+                            "about %.0f minutes", CreatePace.LIMIT, len(references), len(references) / CreatePace.LIMIT)
     lines_by_order = batch.lines.sort("line").partition_by("reference", as_dict=True)
-    existing = find_shopify_orders(client, exportable)
+    existing = lookup.find(client, references)
     exporter = OrderExporter(client, lenewblack.get_client(context.log), settings, context.log,
-                             order_create_options(settings), settle_seconds=order_flow_settings.lookup_wait_seconds)
+                             order_create_options(settings), lookup,
+                             settle_seconds=order_flow_settings.lookup_wait_seconds,
+                             pace=CreatePace(context.log) if development_store else None)
 
-    def pending_orders() -> Iterator[PendingOrder]:
-        for reference in exportable:
-            order = batch.orders[reference]
-            buyer = batch.buyers[retailer_reference(order) or ""]
-            assert buyer is not None, "validation lets no order through without a buyer"
-            line_variants = [(row["variant_id"], row["quantity"], row["unit_price"])
-                             for row in lines_by_order[(reference,)].iter_rows(named=True)]
-            yield PendingOrder(reference, existing[reference], order_create_input(order, buyer, line_variants, settings))
+    def pending_order(reference: str, processed_at: str | None) -> PendingOrder:
+        order = batch.orders[reference]
+        buyer = batch.buyers[retailer_reference(order) or ""]
+        assert buyer is not None, "validation lets no order through without a buyer"
+        line_variants = [(row["variant_id"], row["quantity"], row["unit_price"])
+                         for row in lines_by_order[(reference,)].iter_rows(named=True)]
+        return PendingOrder(reference, existing[reference], order_create_input(
+            order, buyer, line_variants, settings, shop_currency=batch.shop_currency, processed_at=processed_at,
+            custom_id=lookup.by_custom_id))
 
     started = time.monotonic()
-    progress = _ProgressLog(context.log, len(exportable), started)
-    outcomes = exporter.export_all(pending_orders(), progress.update)
+    progress = _ProgressLog(context.log, len(references), started)
+    outcomes = exporter.export_all(
+        [pending_order(ref, processed) for ref, processed in exportable.select("reference", "processed_at").rows()],
+        progress.update)
     outcome_frame = pl.DataFrame(
         [(o.reference, o.outcome, o.shopify_order_name, o.shopify_order_id, o.detail) for o in outcomes],
         schema={"reference": pl.Utf8, "outcome": pl.Utf8, "shopify_order": pl.Utf8, "shopify_order_id": pl.Utf8,
                 "detail": pl.Utf8}, orient="row")
     path = write_task_log(order_flow_settings.task_log_dir, context.run.run_id, "shopify_orders_from_lnb",
                           _order_task_log(batch, outcome_frame))
-    exported_refs = [o.reference for o in outcomes if o.exported or o.outcome == DUPLICATE_IN_SHOPIFY]
-    in_shopify = find_shopify_orders(client, exported_refs)
-    not_unique = pl.DataFrame(
-        [(ref, len(found), ", ".join(o["name"] for o in found)) for ref, found in in_shopify.items() if len(found) != 1],
-        schema={"reference": pl.Utf8, "shopify_orders": pl.Int64, "names": pl.Utf8}, orient="row")
+    exported = {o.reference: o.shopify_order_id for o in outcomes if o.exported or o.outcome == DUPLICATE_IN_SHOPIFY}
+    not_unique = pl.DataFrame(lookup.verify(client, exported), schema={
+        "reference": pl.Utf8, "shopify_orders": pl.Int64, "names": pl.Utf8, "problem": pl.Utf8}, orient="row")
+    if not not_unique.is_empty():
+        context.log.error("%d exported references are not in Shopify exactly once: %s", len(not_unique),
+                          "; ".join(f"{ref} ({problem}: {names})" for ref, _, names, problem in not_unique.rows()))
     failures = outcome_frame.filter(pl.col("outcome") == FAILED)
     rejected = outcome_frame.filter(pl.col("outcome") == REJECTED_BY_SHOPIFY)
     counts = dict(outcome_frame.group_by("outcome").len().iter_rows())
@@ -193,8 +215,10 @@ def shopify_orders_from_lnb(context: dg.AssetExecutionContext, lenewblack: LeNew
     return dg.MaterializeResult(
         metadata={
             **{f"orders: {name}": int(n) for name, n in sorted(counts.items())},
-            "orders_blocked": len(batch.validation) - len(exportable),
+            "orders_blocked": len(batch.validation) - len(references),
             "orders_skipped": len(batch.skipped),
+            "exactly_once_by": lookup.description,
+            "development_store": development_store,
             "seconds": round(time.monotonic() - started, 2),
             "shopify_points_spent": client.stats.points_spent,
             "throttled_answers": client.stats.throttled,
@@ -204,7 +228,8 @@ def shopify_orders_from_lnb(context: dg.AssetExecutionContext, lenewblack: LeNew
         check_results=[
             dg.AssetCheckResult(check_name=UNIQUE_CHECK, passed=not_unique.is_empty(),
                                 severity=dg.AssetCheckSeverity.ERROR,
-                                metadata={"references_checked": len(exported_refs), "not_unique": len(not_unique),
+                                metadata={"references_checked": len(exported), "not_unique": len(not_unique),
+                                          "checked_by": lookup.description,
                                           "offending": dg.MetadataValue.md(markdown_table(not_unique, SAMPLE_ROWS))}),
             dg.AssetCheckResult(check_name=FAILURES_CHECK, passed=failures.is_empty(),
                                 severity=dg.AssetCheckSeverity.ERROR,
@@ -274,7 +299,9 @@ def lnb_orders_changed_after_export(context: dg.AssetExecutionContext, lenewblac
     since = datetime.now(UTC) - timedelta(days=order_flow_settings.change_lookback_days)
     exported = list(lenewblack.get_client(context.log).iter_orders(status=settings.exported_status,
                                                                    update_time_from=since))
-    in_shopify = find_shopify_orders(shopify.get_client(context.log), [o["reference"] for o in exported])
+    client = shopify.get_client(context.log)
+    lookup = OrderLookup.for_shop(client, settings.order_metafield, context.log)
+    in_shopify = lookup.find(client, [o["reference"] for o in exported])
     changed = [
         (order["reference"], found[0]["name"], order.get("update_time"),
          "changed after export: apply the change in Shopify")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 import dagster as dg
 from pydantic import Field
 
@@ -18,7 +20,11 @@ class OrderFlowSettings(dg.ConfigurableResource):
     customer_match: str = Field(default="metafield", description="SHOPIFY_CUSTOMER_MATCH: metafield or company (Shopify Plus B2B).")
     customer_metafield: str = Field(default="lenewblack.retailer_reference",
                                     description="SHOPIFY_CUSTOMER_METAFIELD: namespace.key of the unique customer metafield.")
-    extra_currencies: str = Field(default="", description="SHOPIFY_ORDER_CURRENCIES: currencies accepted besides the shop's, comma-separated.")
+    order_metafield: str = Field(default="lenewblack.order_reference",
+                                 description="SHOPIFY_ORDER_METAFIELD: namespace.key of the order metafield definition of "
+                                             "type id that carries the LNB reference (exactly-once look-up).")
+    extra_currencies: str = Field(default="", description="SHOPIFY_ORDER_CURRENCIES: currencies accepted besides the "
+                                  "shop's, comma-separated, each with its rate to the shop currency: USD:0.92,GBP:1.17.")
     financial_status: str = Field(default="PENDING", description="SHOPIFY_ORDER_FINANCIAL_STATUS: financialStatus of created orders.")
     inventory_behaviour: str = Field(default="DECREMENT_IGNORING_POLICY",
                                      description="SHOPIFY_ORDER_INVENTORY_BEHAVIOUR: BYPASS, DECREMENT_IGNORING_POLICY or DECREMENT_OBEYING_POLICY.")
@@ -30,12 +36,15 @@ class OrderFlowSettings(dg.ConfigurableResource):
     def order_settings(self) -> OrderSettings:
         """The rule settings; raises ``ValueError`` naming the variable family when one is malformed."""
         try:
+            currencies = _currencies(self.extra_currencies)
             return OrderSettings(
                 export_status=self.export_status,
                 exported_status=self.exported_status,
                 customer_match=self.customer_match,  # type: ignore[arg-type]
                 metafield=self.customer_metafield,
-                extra_currencies=_split(self.extra_currencies.upper()),
+                order_metafield=self.order_metafield,
+                extra_currencies=tuple(code for code, _ in currencies),
+                exchange_rates=tuple((code, rate) for code, rate in currencies if rate is not None),
                 financial_status=self.financial_status,
                 inventory_behaviour=self.inventory_behaviour,
                 tags=_split(self.tags),
@@ -55,11 +64,24 @@ def _split(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def _currencies(text: str) -> list[tuple[str, Decimal | None]]:
+    """``USD:0.92, GBP`` as ``[("USD", Decimal("0.92")), ("GBP", None)]``."""
+    parsed = []
+    for part in _split(text.upper()):
+        code, _, rate = part.partition(":")
+        try:
+            parsed.append((code.strip(), Decimal(rate.strip()) if rate.strip() else None))
+        except InvalidOperation:
+            raise ValueError(f"SHOPIFY_ORDER_CURRENCIES: {part!r} is not CODE:rate (e.g. USD:0.92)") from None
+    return parsed
+
+
 _FIELDS = {
     "export_status": ("LNB_ORDER_EXPORT_STATUS", str),
     "exported_status": ("LNB_ORDER_EXPORTED_STATUS", str),
     "customer_match": ("SHOPIFY_CUSTOMER_MATCH", str),
     "customer_metafield": ("SHOPIFY_CUSTOMER_METAFIELD", str),
+    "order_metafield": ("SHOPIFY_ORDER_METAFIELD", str),
     "extra_currencies": ("SHOPIFY_ORDER_CURRENCIES", str),
     "financial_status": ("SHOPIFY_ORDER_FINANCIAL_STATUS", str),
     "inventory_behaviour": ("SHOPIFY_ORDER_INVENTORY_BEHAVIOUR", str),
