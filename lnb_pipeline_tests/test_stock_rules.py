@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from stdnum import ean
 
-from lnb_pipeline.rules.ean13 import SECOND_PROCESS_FROM, valid_check_digits
 from lnb_pipeline.rules.stock import (
     AVAILABLE_SCHEMA,
     LEVEL_SCHEMA,
@@ -228,21 +225,6 @@ def test_normalise_barcodes_per_value() -> None:
 def test_normalise_barcodes_empty_series() -> None:
     result = normalise_barcodes(pl.Series([], dtype=pl.String))
     assert result.height == 0 and result.schema == pl.Schema({"ean13": pl.String, "barcode_reason": pl.String})
-
-
-def test_a_long_list_of_check_digits_split_over_two_processes_matches_stdnum_code_by_code() -> None:
-    """Above SECOND_PROCESS_FROM codes half go to a worker process; the answer must not change."""
-    codes = [f"3760{number:09d}" for number in range(SECOND_PROCESS_FROM + 1001)]
-    expected = [code for code in codes if ean.is_valid(code)]
-
-    assert valid_check_digits(codes) == expected
-    assert 0 < len(expected) < len(codes)
-
-
-def test_a_failing_check_digit_process_raises_instead_of_dropping_codes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "executable", "/bin/false")
-    with pytest.raises(RuntimeError, match=r"the EAN13 check-digit process failed \(exit 1\)"):
-        valid_check_digits([f"3760{number:09d}" for number in range(SECOND_PROCESS_FROM)])
 
 
 def test_missing_barcode_is_excluded() -> None:
