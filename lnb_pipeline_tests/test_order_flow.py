@@ -52,8 +52,6 @@ from lnb_pipeline.defs.orders.checks import (
     retailer_references_valid,
 )
 from lnb_pipeline.defs.orders.schedules import (
-    NO_STOCK_READ,
-    STOCK_READ,
     lnb_orders_sensor,
     orders_export_schedule,
 )
@@ -964,13 +962,9 @@ def test_task_log_has_a_line_per_order_and_per_blocked_line(sandbox: Sandbox, tm
 
 # --- the sensor ---------------------------------------------------------------------------------
 
-def _tick(sandbox: Sandbox, tmp_path: Path, cursor: str | None,
-          stock_read: bool = True) -> dg.SensorResult | dg.SkipReason:
-    """One evaluation of ``lnb_orders_sensor`` from ``cursor``, as the daemon would run it, in an
-    instance where the stock flow has (or has not) read Shopify's variants yet."""
+def _tick(sandbox: Sandbox, tmp_path: Path, cursor: str | None) -> dg.SensorResult | dg.SkipReason:
+    """One evaluation of ``lnb_orders_sensor`` from ``cursor``, as the daemon would run it, on a fresh instance."""
     with dg.DagsterInstance.ephemeral() as instance:
-        if stock_read:
-            instance.report_runless_asset_event(dg.AssetMaterialization(STOCK_READ))
         context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={
             "lenewblack": _lenewblack(sandbox),
             "order_flow_settings": OrderFlowSettings(task_log_dir=str(tmp_path)),
@@ -978,13 +972,21 @@ def _tick(sandbox: Sandbox, tmp_path: Path, cursor: str | None,
         return lnb_orders_sensor(context)
 
 
-def test_sensor_and_schedule_wait_for_the_first_stock_read(sandbox: Sandbox, tmp_path: Path) -> None:
-    """Without a variant read an export can only fail: on a fresh install both triggers wait, saying why."""
-    assert _tick(sandbox, tmp_path, None, stock_read=False) == dg.SkipReason(NO_STOCK_READ)
+def test_orders_export_is_the_first_job_of_a_fresh_instance(
+        sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing needs to run before the order flow: it reads Shopify's variants itself, in the same run
+    (so they are never older than the orders), and the schedule and the sensor start it on a fresh install."""
+    _load(sandbox, [_lnb_order("LNB-0001")])
+    monkeypatch.setenv("LNB_TASK_LOG_DIR", str(tmp_path))
     with dg.instance_for_test() as instance:
-        assert orders_export_schedule(dg.build_schedule_context(instance=instance)) == dg.SkipReason(NO_STOCK_READ)
-        instance.report_runless_asset_event(dg.AssetMaterialization(STOCK_READ))
         assert orders_export_schedule(dg.build_schedule_context(instance=instance)) == dg.RunRequest()
+        assert _tick(sandbox, tmp_path, None).run_requests
+        result = defs().resolve_job_def("orders_export").execute_in_process(instance=instance, raise_on_error=False)
+
+    assert result.success
+    assert _names_by_reference(sandbox) == {"LNB-0001": ["#1001"]}
+    assert {event.asset_key.path[-1] for event in result.get_asset_materialization_events()} >= {
+        "shopify_locations", "shopify_inventory_levels", "lnb_orders_for_export", "shopify_orders_from_lnb"}
 
 
 def test_sensor_requests_one_run_per_set_of_orders_entering_the_export_status(

@@ -94,7 +94,7 @@ def lnb_orders_for_export(context: dg.AssetExecutionContext, config: OrderSelect
     already-exported orders are never sent, even if listed. Each order is blocked, with every
     reason, when its retailer reference is missing or matches no Shopify customer, a line has no
     EAN13/SKU or matches no (or several) Shopify variants, a quantity is not positive, it has no
-    lines, or its currency is not accepted. Variants come from the stock flow's last Shopify read.
+    lines, or its currency is not accepted. Variants come from the Shopify read of the same run.
     """
     settings = order_flow_settings.order_settings()
     lnb = lenewblack.get_client(context.log)

@@ -8,30 +8,27 @@ import os
 
 import dagster as dg
 
+from lnb_pipeline.defs.inventory.assets import shopify_inventory_levels, shopify_locations
 from lnb_pipeline.defs.inventory.schedules import DEFAULT_TIMEZONE, FLOW_TAG
 from lnb_pipeline.defs.lenewblack.resources import LeNewBlackResource
 from lnb_pipeline.defs.orders.settings import OrderFlowSettings
 
 DEFAULT_ORDERS_CRON = "0 * * * *"
 DEFAULT_SENSOR_SECONDS = 60
+SHOPIFY_READ = (shopify_locations, shopify_inventory_levels)
+"""The stock flow's Shopify read, whose variants the order lines are matched to."""
 
 orders_export = dg.define_asset_job(
     name="orders_export",
-    selection=dg.AssetSelection.groups("orders"),
-    description="Check the LNB orders selected for export, create them in Shopify exactly once, mark them in LNB.",
+    # The Shopify read runs in every export, so the variants orders are matched to are never older
+    # than the orders, and the first export of a fresh install needs nothing run before it.
+    selection=dg.AssetSelection.groups("orders") | dg.AssetSelection.assets(*SHOPIFY_READ),
+    description="Read Shopify's variants, check the LNB orders selected for export, create them in Shopify "
+                "exactly once, mark them in LNB.",
     executor_def=dg.in_process_executor,
     # A run retried after a crash reads Shopify and LNB again rather than reuse what the dead run read.
     tags={FLOW_TAG: "orders", "dagster/retry_strategy": "ALL_STEPS"},
 )
-
-STOCK_READ = dg.AssetKey("shopify_inventory_levels")
-NO_STOCK_READ = ("Waiting for the first Shopify stock read: orders are matched to the variants it found. "
-                 "Run inventory_sync (or materialize shopify_inventory_levels) once.")
-
-
-def _stock_never_read(instance: dg.DagsterInstance) -> bool:
-    return instance.get_latest_materialization_event(STOCK_READ) is None
-
 
 @dg.schedule(
     name="orders_export_schedule",
@@ -42,9 +39,7 @@ def _stock_never_read(instance: dg.DagsterInstance) -> bool:
     description="Exports every order in LNB_ORDER_EXPORT_STATUS on LNB_ORDERS_CRON (default hourly), "
                 "blocked ones included once fixed.",
 )
-def orders_export_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    if _stock_never_read(context.instance):
-        return dg.SkipReason(NO_STOCK_READ)
+def orders_export_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     return dg.RunRequest()
 
 
@@ -57,8 +52,6 @@ def orders_export_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunReque
 def lnb_orders_sensor(context: dg.SensorEvaluationContext, lenewblack: LeNewBlackResource,
                       order_flow_settings: OrderFlowSettings) -> dg.SensorResult | dg.SkipReason:
     """Cursor: the newest ``update_time`` seen and the references seen at that instant (LNB filters are inclusive)."""
-    if _stock_never_read(context.instance):
-        return dg.SkipReason(NO_STOCK_READ)
     cursor = json.loads(context.cursor) if context.cursor else {"update_time": None, "references": []}
     status = order_flow_settings.order_settings().export_status
     orders = lenewblack.get_client(context.log).iter_orders(status=status, update_time_from=cursor["update_time"])
