@@ -37,7 +37,8 @@ run: $(INSTALLED)
 	LNB_BASE_URL=$${LNB_BASE_URL:-http://127.0.0.1:$(LNB_PORT)/apis/wholesale/v2} \
 	LNB_CLIENT_ID=$${LNB_CLIENT_ID:-sandbox-client} \
 	LNB_CLIENT_SECRET=$${LNB_CLIENT_SECRET:-sandbox-secret} \
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT)
+	VIRTUAL_ENV="$(CURDIR)/$(VENV)" PATH="$(CURDIR)/$(BIN):$$PATH" \
+	$(BIN)/dg dev -h 127.0.0.1 -p $(DAGSTER_PORT)
 
 sandbox: $(INSTALLED)
 	$(BIN)/lnb-sandbox --shopify-port $(SHOPIFY_PORT) --lnb-port $(LNB_PORT) --scenario $(SCENARIO)

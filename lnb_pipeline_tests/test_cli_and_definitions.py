@@ -82,3 +82,14 @@ def test_dagster_validates_the_workspace() -> None:
                             timeout=120, env=environment)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Validation successful for code location lnb_pipeline" in result.stderr + result.stdout
+
+
+def test_the_cli_on_the_workspace_prints_no_warning() -> None:
+    """One code location name everywhere (pyproject.toml, workspace.yaml): a mismatch printed a warning
+    per component on every CLI call."""
+    environment = {name: value for name, value in os.environ.items() if name != "DAGSTER_HOME"}
+    result = subprocess.run([str(Path(sys.executable).parent / "dagster"), "job", "list", "-w", "workspace.yaml"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=environment)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "orders_export" in result.stdout
+    assert "WARNING" not in result.stdout + result.stderr

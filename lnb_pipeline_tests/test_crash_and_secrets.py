@@ -109,7 +109,7 @@ def _start_job(processes: Processes, consoles: Path, job: str,
     """``dagster job execute`` of ``job``, configured by the environment as under ``make run``;
     the process and the file its console output goes to."""
     console = consoles / f"{len(processes)}-{job}.log"
-    command = [str(_venv_script("dagster")), "job", "execute", "-m", "lnb_pipeline.definitions", "-j", job]
+    command = [str(_venv_script("dagster")), "job", "execute", "-w", "workspace.yaml", "-j", job]
     if run_config is not None:
         config_file = console.with_suffix(".yaml")
         config_file.parent.mkdir(parents=True, exist_ok=True)
