@@ -1,5 +1,6 @@
 """``LeNewBlackResource`` in real ``dg.materialize`` runs against the LNB sandbox: settings come from
-the environment and are checked before any call, and no event of a failed run carries the token."""
+the environment (LNB's time zone included) and are checked before any call, and no event of a
+failed run carries the token."""
 
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -11,11 +12,13 @@ import requests
 from lnb_pipeline.clients.lenewblack import DEFAULT_BASE_URL
 from lnb_pipeline.defs.lenewblack.resources import (
     LeNewBlackResource,
+    LnbSettingsError,
     lenewblack_resource_from_env,
 )
 from lnb_pipeline.sandbox import Sandbox, start_sandbox
 
 LNB_VARIABLES = ("LNB_BASE_URL", "LNB_CLIENT_ID", "LNB_CLIENT_SECRET")
+TIMEZONE_VARIABLE = "LNB_API_TIMEZONE"
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +45,7 @@ def lnb_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     for name, value in sandbox.environment().items():
         if name in LNB_VARIABLES:
             monkeypatch.setenv(name, value)
+    monkeypatch.delenv(TIMEZONE_VARIABLE, raising=False)
     return sandbox
 
 
@@ -74,6 +78,32 @@ def lnb_inventory_size(lnb: LeNewBlackResource) -> int:
         return len(client.get_inventory())
 
 
+@dg.asset
+def lnb_time_zones(lnb: LeNewBlackResource) -> tuple[str | None, str | None]:
+    """The zone the resource gives callers, and the one its client reads LNB's times in."""
+    with lnb.get_client() as client:
+        return lnb.timezone().key, client.timezone.key
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, "Europe/Paris"), ("America/New_York", "America/New_York"),
+                                                 ("UTC", "UTC")])
+def test_lnb_time_zone_comes_from_lnb_api_timezone_and_defaults_to_paris(
+    lnb_env: Sandbox, monkeypatch: pytest.MonkeyPatch, value: str | None, expected: str
+) -> None:
+    if value is not None:
+        monkeypatch.setenv(TIMEZONE_VARIABLE, value)
+    result = dg.materialize([lnb_time_zones], resources={"lnb": lenewblack_resource_from_env()})
+    assert result.output_for_node("lnb_time_zones") == (expected, expected)
+
+
+def test_bad_time_zone_is_refused_naming_the_variable() -> None:
+    resource = LeNewBlackResource(client_id="id", client_secret="secret", api_timezone="Paris")
+    with pytest.raises(LnbSettingsError, match="LNB_API_TIMEZONE must be an IANA time zone name such as Europe/Paris"):
+        resource.timezone()
+    with pytest.raises(LnbSettingsError, match="got 'Paris'"):
+        resource.get_client()
+
+
 def test_resource_from_env_reads_lnb(lnb_env: Sandbox) -> None:
     result = dg.materialize([lnb_retailer_count], resources={"lnb": lenewblack_resource_from_env()})
     assert result.success
@@ -99,6 +129,7 @@ def test_missing_client_id_fails_before_any_call(lnb_env: Sandbox, monkeypatch: 
         ("LNB_CLIENT_SECRET", "  ", "LNB_CLIENT_SECRET (client_secret) is empty"),
         ("LNB_BASE_URL", "ftp://lnb.example/apis", "LNB_BASE_URL (base_url) must be an http(s) URL"),
         ("LNB_BASE_URL", "www.lenewblack.com/apis/wholesale/v2", "LNB_BASE_URL (base_url) must be an http(s) URL"),
+        ("LNB_API_TIMEZONE", "CET+1", "LNB_API_TIMEZONE must be an IANA time zone name such as Europe/Paris"),
     ],
 )
 def test_malformed_setting_fails_at_setup_naming_the_variable(
@@ -120,7 +151,7 @@ def test_failed_run_events_never_carry_the_token(
     lnb_env: Sandbox, tokens_sent: set[str], failure: str
 ) -> None:
     if failure == "token_rejected":
-        control(lnb_env, "config", {"token_ttl_seconds": 0.001})
+        control(lnb_env, "config", {"token_ttl_seconds": 1e-6})
     else:
         control(lnb_env, "faults", {"kind": failure, "match": "/inventory", "count": 50, "seconds": 0.5})
     resource = LeNewBlackResource(

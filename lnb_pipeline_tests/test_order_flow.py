@@ -822,6 +822,30 @@ def test_a_create_whose_custom_id_is_taken_finds_the_first_order_instead(sandbox
     assert _lnb_statuses(sandbox, ["LNB-0001"]) == {"LNB-0001": "invoicing"}
 
 
+def test_an_order_entering_the_export_status_while_the_list_is_read_is_exported_once(
+        sandbox: Sandbox, tmp_path: Path) -> None:
+    """LNB's list is paged; an order confirmed after page 1 was served shifts the pages, so page 2
+    repeats page 1's last order. The selection stays unique by reference and the newcomer is not
+    skipped: every order goes out exactly once, in this very run."""
+    early = "2026-01-01T09:00:00Z"
+    orders = [_lnb_order("LNB-0000", status="draft", create_time=early, update_time=early),
+              *(_lnb_order(f"LNB-{n:04d}") for n in range(1, 6))]
+    _load(sandbox, orders)
+    requests.post(f"{sandbox.lnb.url}/_sandbox/config", timeout=10, json={
+        "page_size": 2, "list_changes": [{"after_page": 1, "reference": "LNB-0000", "status": "confirmed"}],
+    }).raise_for_status()
+
+    result = _export(sandbox, tmp_path)
+
+    assert result.success
+    references = [order["reference"] for order in orders]
+    assert _names_by_reference(sandbox) == {
+        **{f"LNB-{n:04d}": [f"#{1000 + n}"] for n in range(1, 6)}, "LNB-0000": ["#1006"]}
+    assert _stats(sandbox.shopify.url)["requests"]["orderCreate"] == 6
+    assert _lnb_statuses(sandbox, references) == dict.fromkeys(references, "invoicing")
+    assert asset_metadata(result, "lnb_orders_for_export")["orders_selected"] == 6
+
+
 def test_values_shopify_cannot_take_block_their_order_and_the_others_go_out(sandbox: Sandbox, tmp_path: Path) -> None:
     """One absurd number or date from LNB used to crash the whole selection (Int64 overflow), retried
     into the same crash; now only that order waits, with the reason a person can fix in LNB."""

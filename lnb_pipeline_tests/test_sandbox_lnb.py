@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -27,6 +28,10 @@ STATUS_CYCLE = ("confirmed", "open_for_brand", "confirmed", "closed", "canceled"
 LATE_UPDATE = "2024-06-01T00:00:00Z"
 EAN_SHIRT, EAN_DRESS, EAN_SCARF = "4006381333931", "4006381333948", "4006381333955"
 UNKNOWN_EAN = "0000000000017"
+DEFAULT_SETTINGS = {"rps": None, "token_ttl_seconds": 3600.0, "page_size": 500, "max_batch": 1000,
+                    "pagination_headers": True, "timestamps": "iso", "timezone": "Europe/Paris",
+                    "token_expiry": "expire_on", "list_changes": []}
+PARIS = ZoneInfo("Europe/Paris")
 
 
 def iso(moment: datetime) -> str:
@@ -174,14 +179,18 @@ def assert_recent(timestamp: str, before: datetime) -> None:
 # --- auth -------------------------------------------------------------------------------------
 
 
-def test_token_response_shape(lnb: Lnb) -> None:
-    before = datetime.now(UTC)
+def grant(lnb: Lnb) -> dict[str, Any]:
     response = lnb.post("/auth/token", None, json={
         "grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
     assert response.status_code == 200
-    body = response.json()
-    assert set(body) == {"access_token", "expire_on", "expires_in"}
-    assert body["expires_in"] == 3600
+    return response.json()
+
+
+def test_token_response_shape(lnb: Lnb) -> None:
+    """``expire_on`` alone by default, as the PHP SDK and the contract show it."""
+    before = datetime.now(UTC)
+    body = grant(lnb)
+    assert set(body) == {"access_token", "expire_on"}
     assert len(body["access_token"]) >= 32
     assert body["access_token"] != lnb.new_token()
     expire_on = datetime.fromisoformat(body["expire_on"])
@@ -250,10 +259,30 @@ def test_token_expires_after_its_ttl(lnb: Lnb) -> None:
 
 def test_ttl_from_constructor_shows_in_token(start_server: Callable[..., Lnb]) -> None:
     own = start_server(token_ttl_seconds=120, client_id="id-2", client_secret="secret-2")
+    own.configure(token_expiry="expires_in")
     response = own.post("/auth/token", None, json={
         "grant_type": "client_credentials", "client_id": "id-2", "client_secret": "secret-2"})
     assert response.status_code == 200
     assert response.json()["expires_in"] == 120
+
+
+@pytest.mark.parametrize(("expiry", "fields"), [("expires_in", {"access_token", "expires_in"}),
+                                                 ("both", {"access_token", "expire_on", "expires_in"})])
+def test_token_expiry_fields_are_a_switch(lnb: Lnb, expiry: str, fields: set[str]) -> None:
+    lnb.configure(token_expiry=expiry)
+    body = grant(lnb)
+    assert set(body) == fields
+    assert body["expires_in"] == 3600
+
+
+def test_naive_expire_on_is_lnb_local_time(lnb: Lnb) -> None:
+    lnb.configure(timestamps="naive", timezone="America/New_York")
+    before = datetime.now(UTC)
+    expire_on = grant(lnb)["expire_on"]
+    assert len(expire_on) == 19 and expire_on[10] == " "
+    moment = datetime.strptime(expire_on, "%Y-%m-%d %H:%M:%S").replace(tzinfo=ZoneInfo("America/New_York"))
+    assert before.replace(microsecond=0) + timedelta(seconds=3600) <= moment
+    assert moment <= datetime.now(UTC) + timedelta(seconds=3600)
 
 
 def test_expire_control_endpoint_expires_issued_tokens(lnb: Lnb, token: str) -> None:
@@ -365,10 +394,20 @@ def test_update_time_filter_is_inclusive(lnb: Lnb, token: str) -> None:
     assert pagination(early)["Total-Items"] == "1188"
 
 
-def test_order_time_to_as_a_date_covers_that_day(lnb: Lnb, token: str) -> None:
-    assert pagination(lnb.get("/orders", token, order_time_to="2024-01-01"))["Total-Items"] == "720"
+def test_order_time_to_as_a_date_covers_that_day_in_lnb_time(lnb: Lnb, token: str) -> None:
+    """2024-01-01 in Paris ends at 23:00 UTC: orders 0 to 689 (created every 2 minutes from 00:00 UTC)."""
+    assert pagination(lnb.get("/orders", token, order_time_to="2024-01-01"))["Total-Items"] == "690"
     assert references(lnb.get("/orders", token, order_time_to="2024-01-01T00:00:00Z")) == ["ORD-00000"]
     assert references(lnb.get("/orders", token, order_time_to="2024-01-01T00:00:00+01:00")) == []
+    lnb.configure(timezone="UTC")
+    assert pagination(lnb.get("/orders", token, order_time_to="2024-01-01"))["Total-Items"] == "720"
+
+
+def test_zone_less_filters_are_lnb_local_time(lnb: Lnb, token: str) -> None:
+    assert references(lnb.get("/orders", token, order_time_to="2024-01-01 01:00:00")) == ["ORD-00000"]
+    assert references(lnb.get("/orders", token, order_time_to="2024-01-01T00:59:59")) == []
+    lnb.configure(timezone="America/New_York")
+    assert references(lnb.get("/orders", token, order_time_to="2023-12-31 19:02:00")) == ["ORD-00000", "ORD-00001"]
 
 
 def test_confirmation_time_filter_skips_unconfirmed_orders(lnb: Lnb, token: str) -> None:
@@ -582,8 +621,7 @@ def test_batch_size_limit(lnb: Lnb, token: str) -> None:
 
 
 def test_configured_batch_limit(lnb: Lnb, token: str) -> None:
-    assert lnb.configure(max_batch=2) == {"rps": None, "token_ttl_seconds": 3600.0, "page_size": 500,
-                                          "max_batch": 2}
+    assert lnb.configure(max_batch=2) == {**DEFAULT_SETTINGS, "max_batch": 2}
     three = [{"ean13": EAN_SHIRT, "in_stock": 1}] * 3
     assert lnb.post("/multi/inventory/ean", token, json={"requests": three}).status_code == 422
     assert lnb.post("/multi/inventory/ean", token, json={"requests": three[:2]}).status_code == 200
@@ -720,6 +758,130 @@ def test_faults_can_hit_the_token_endpoint(lnb: Lnb) -> None:
     assert lnb.new_token()
 
 
+# --- switches: pagination headers, naive timestamps, lists changing while read -----------------
+
+
+def test_pagination_headers_can_be_switched_off(lnb: Lnb, token: str) -> None:
+    lnb.configure(pagination_headers=False, page_size=37)
+    first = lnb.get("/orders", token)
+    assert not [name for name in first.headers if name.lower().startswith("x-pagination")]
+    assert references(first) == [f"ORD-{i:05d}" for i in range(37)]
+    assert len(lnb.get("/orders", token, page=33).json()) == ORDER_COUNT - 32 * 37
+    assert lnb.get("/orders", token, page=34).json() == []
+    assert not [name for name in lnb.get("/retailers", token).headers if name.lower().startswith("x-pagination")]
+
+
+def test_naive_timestamps_are_lnb_local_time_everywhere(lnb: Lnb, token: str) -> None:
+    lnb.configure(timestamps="naive")
+    order = lnb.get("/orders/ORD-00000", token).json()
+    assert order == {**make_order(0), "create_time": "2024-01-01 01:00:00", "update_time": "2024-06-01 02:00:00",
+                     "confirmation_time": "2024-01-01 01:30:00"}
+    assert lnb.get("/orders", token).json()[4]["cancellation_time"] == "2024-01-01 01:53:00"
+    assert lnb.get("/retailers/R001", token).json()["create_time"] == "2023-01-01 01:00:00"
+    assert lnb.get("/retailers", token).json()[0]["create_time"] == "2023-01-01 01:00:00"
+    assert {row["in_stock_update_time"] for row in lnb.inventory(token)} == {"2024-01-01 01:00:00"}
+    lnb.configure(timezone="America/New_York")
+    assert lnb.get("/orders/ORD-00000", token).json()["create_time"] == "2023-12-31 19:00:00"
+
+
+def test_naive_timestamps_of_writes(lnb: Lnb, token: str) -> None:
+    lnb.configure(timestamps="naive")
+    before = datetime.now(UTC).replace(microsecond=0)
+    order = lnb.post("/orders/status", token, json={"reference": "ORD-00001", "status": "confirmed"}).json()
+    confirmed = datetime.strptime(order["confirmation_time"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=PARIS)
+    assert before <= confirmed <= datetime.now(UTC)
+    assert order["update_time"] == order["confirmation_time"]
+    row = lnb.post("/inventory/ean", token, json={"ean13": EAN_SHIRT, "in_stock": 3}).json()
+    assert len(row["in_stock_update_time"]) == 19 and not row["in_stock_update_time"].endswith("Z")
+    batch = lnb.post("/multi/inventory/ean", token, json={"requests": [
+        {"ean13": EAN_DRESS, "in_stock": 1, "in_stock_update_time": "2024-03-01 10:00:00"},
+        {"ean13": EAN_SCARF, "in_stock": 1, "in_stock_update_time": "2024-03-01T10:00:00Z"}]}).json()
+    assert batch["data"][0]["result"]["in_stock_update_time"] == "2024-03-01 10:00:00"
+    assert batch["data"][1]["errors"] == {
+        "in_stock_update_time": ["in_stock_update_time must be a Y-m-d H:i:s time, without an offset"]}
+    assert lnb.inventory(token)[1]["in_stock_update_time"] == "2024-03-01 10:00:00"
+
+
+def test_naive_filters_are_lnb_local_time_and_refuse_an_offset(lnb: Lnb, token: str) -> None:
+    lnb.configure(timestamps="naive")
+    assert references(lnb.get("/orders", token, order_time_to="2024-01-01 01:02:00")) == ["ORD-00000", "ORD-00001"]
+    late = [f"ORD-{i:05d}" for i in range(0, ORDER_COUNT, 100)]
+    assert references(lnb.get("/orders", token, update_time_from="2024-06-01 02:00:00")) == late
+    assert pagination(lnb.get("/orders", token, order_time_to="2024-01-01"))["Total-Items"] == "690"
+    for value in ("2024-01-01T00:00:00Z", "2024-01-01T01:00:00", "2024-01-01 01:00:00+01:00", "2024-01-01 01:00"):
+        refused = lnb.get("/orders", token, order_time_to=value)
+        assert refused.status_code == 422, value
+        assert refused.json()["errors"] == {"order_time_to": [
+            "order_time_to must be a date (Y-m-d) or a time (Y-m-d H:i:s) in Europe/Paris, without an offset"]}
+
+
+def confirm_early_order_after_page_1() -> dict[str, Any]:
+    """ORD-00001 (open for brand, second in creation order) enters ``confirmed`` once page 1 is served."""
+    return {"after_page": 1, "reference": "ORD-00001", "status": "confirmed"}
+
+
+def test_list_change_shifts_the_pages_being_read(lnb: Lnb, token: str) -> None:
+    lnb.configure(page_size=100, list_changes=[confirm_early_order_after_page_1()])
+    first = lnb.get("/orders", token, status="confirmed")
+    assert "ORD-00001" not in references(first)
+    assert pagination(first)["Total-Items"] == "480"
+    second = lnb.get("/orders", token, status="confirmed", page=2)
+    assert pagination(second)["Total-Items"] == "481"
+    assert references(second)[0] == references(first)[-1]  # the boundary order comes back
+    assert lnb.get("/orders/ORD-00001", token).json()["status"] == "confirmed"
+    assert lnb.control("GET", "stats").json()["list_changes_applied"] == 1
+    assert lnb.configure()["list_changes"] == []
+    assert references(lnb.get("/orders", token, status="confirmed"))[1] == "ORD-00001"
+
+
+def test_list_change_waits_for_its_page_of_orders(lnb: Lnb, token: str) -> None:
+    lnb.configure(list_changes=[{**confirm_early_order_after_page_1(), "after_page": 2}])
+    lnb.get("/orders", token, status="confirmed")
+    lnb.get("/retailers", token, page=2)
+    assert lnb.get("/orders/ORD-00001", token).json()["status"] == "open_for_brand"
+    lnb.get("/orders", token, page=2)
+    assert lnb.get("/orders/ORD-00001", token).json()["status"] == "confirmed"
+
+
+def test_scenario_sets_switches_at_every_reset(start_server: Callable[..., Lnb]) -> None:
+    api = {"pagination_headers": False, "page_size": 37, "timestamps": "naive", "token_expiry": "both",
+           "list_changes": [confirm_early_order_after_page_1()]}
+    own = start_server({**SCENARIO, "lnb": {**SCENARIO["lnb"], "api": api}}, page_size=100)
+    own_token = own.new_token()
+    assert own.configure() == {**DEFAULT_SETTINGS, **api}
+    first = own.get("/orders", own_token, status="confirmed")
+    assert len(first.json()) == 37 and "X-Pagination-Has-More" not in first.headers
+    assert first.json()[0]["create_time"] == "2024-01-01 01:00:00"
+    assert own.configure(timestamps="iso")["list_changes"] == []
+    assert own.control("POST", "reset", {}).status_code == 200
+    assert own.configure() == {**DEFAULT_SETTINGS, **api}
+    assert own.get("/orders/ORD-00001", own_token).json()["status"] == "open_for_brand"
+
+
+@pytest.mark.parametrize(
+    ("api", "error"),
+    [
+        ({"page_size": 0}, "lnb.api: page_size must be a positive integer"),
+        ({"timestamps": "epoch"}, "lnb.api: timestamps must be one of iso, naive"),
+        ({"list_changes": [{"after_page": 1, "reference": "ORD-99999", "status": "confirmed"}]},
+         "lnb.api: list_changes[0].reference: no order 'ORD-99999' in the scenario"),
+        ({"burst": 3}, "lnb.api: unknown settings: burst"),
+        ([], "lnb.api: settings are a JSON object"),
+    ],
+)
+def test_bad_scenario_switches_are_400_and_change_nothing(lnb: Lnb, token: str, api: Any, error: str) -> None:
+    lnb.configure(page_size=7)
+    response = lnb.control("POST", "reset", {"scenario": {**SCENARIO, "lnb": {**SCENARIO["lnb"], "api": api}}})
+    assert response.status_code == 400
+    assert response.json() == {"error": error}
+    assert lnb.configure()["page_size"] == 7
+
+
+def test_bad_scenario_switches_fail_the_constructor() -> None:
+    with pytest.raises(ValueError, match="lnb.api: pagination_headers must be true or false"):
+        LnbApi({**SCENARIO, "lnb": {"api": {"pagination_headers": 0}}})
+
+
 # --- control endpoints ------------------------------------------------------------------------
 
 
@@ -782,19 +944,51 @@ def test_health_counts_the_data(lnb: Lnb) -> None:
         "status": "ok", "api": "lnb", "orders": 1200, "retailers": 3, "inventory": 4}
 
 
-def test_config_rejects_unknown_or_bad_settings(lnb: Lnb) -> None:
+BAD_SETTINGS = [
+    ({"rps": 0}, "rps must be a positive number or null"),
+    ({"rps": "5"}, "rps must be a positive number or null"),
+    ({"page_size": 0}, "page_size must be a positive integer"),
+    ({"max_batch": 1.5}, "max_batch must be a positive integer"),
+    ({"token_ttl_seconds": -1}, "token_ttl_seconds must be a positive number"),
+    ({"pagination_headers": "no"}, "pagination_headers must be true or false"),
+    ({"timestamps": "local"}, "timestamps must be one of iso, naive"),
+    ({"timezone": "Paris"}, "timezone must be an IANA time zone name such as Europe/Paris, got 'Paris'"),
+    ({"timezone": None}, "timezone must be an IANA time zone name such as Europe/Paris, got None"),
+    ({"token_expiry": "never"}, "token_expiry must be one of expire_on, expires_in, both"),
+    ({"list_changes": {"after_page": 1}}, "list_changes must be a list of {after_page, reference, status} objects"),
+    ({"list_changes": [{"after_page": 1, "reference": "ORD-00001"}]},
+     "list_changes[0] must be an object with exactly after_page, reference and status"),
+    ({"list_changes": [{"after_page": 0, "reference": "ORD-00001", "status": "confirmed"}]},
+     "list_changes[0].after_page must be a page number from 1"),
+    ({"list_changes": [{"after_page": 1, "reference": "ORD-00001", "status": "confirmed"},
+                       {"after_page": 2, "reference": "ORD-99999", "status": "confirmed"}]},
+     "list_changes[1].reference: no order 'ORD-99999' in the scenario"),
+    ({"list_changes": [{"after_page": 1, "reference": "ORD-00001", "status": "Confirmed"}]},
+     "list_changes[0].status must be one of draft, open_for_buyer, open_for_brand, confirmed, invoicing, "
+     "closed, canceled"),
+]
+
+
+@pytest.mark.parametrize(("bad", "error"), BAD_SETTINGS)
+def test_config_rejects_bad_settings_and_changes_nothing(lnb: Lnb, bad: dict[str, Any], error: str) -> None:
+    response = lnb.control("POST", "config", {"page_size": 7, **bad})
+    assert response.status_code == 400
+    assert response.json() == {"error": error}
+    assert lnb.configure() == DEFAULT_SETTINGS
+
+
+def test_config_rejects_unknown_settings(lnb: Lnb) -> None:
     unknown = lnb.control("POST", "config", {"rps": 5, "burst": 3})
     assert unknown.json() == {"error": "unknown settings: burst"}
-    for bad in ({"rps": 0}, {"rps": "5"}, {"page_size": 0}, {"max_batch": 1.5}, {"token_ttl_seconds": -1}):
-        assert lnb.control("POST", "config", bad).status_code == 400, bad
-    assert lnb.configure() == {"rps": None, "token_ttl_seconds": 3600.0, "page_size": 500, "max_batch": 1000}
+    assert lnb.configure() == DEFAULT_SETTINGS
 
 
 def test_reset_restores_data_settings_and_faults(lnb: Lnb, token: str) -> None:
     lnb.post("/multi/inventory/ean", token, json={"requests": [{"ean13": EAN_SHIRT, "in_stock": 50}]})
     lnb.post("/orders/status", token, json={"reference": "ORD-00001", "status": "closed"})
     lnb.control("POST", "orders/ORD-00002", {"comment": "edited"})
-    lnb.configure(page_size=10, rps=100)
+    lnb.configure(page_size=10, rps=100, pagination_headers=False, timestamps="naive", timezone="UTC",
+                  token_expiry="both", list_changes=[{"after_page": 3, "reference": "ORD-00003", "status": "closed"}])
     lnb.arm(kind="http_500", count=5)
     assert lnb.control("POST", "reset", {}).status_code == 200
     assert lnb.control("GET", "faults").json() == []
@@ -802,7 +996,7 @@ def test_reset_restores_data_settings_and_faults(lnb: Lnb, token: str) -> None:
     assert lnb.get("/orders/ORD-00001", token).json() == make_order(1)
     assert lnb.get("/orders/ORD-00002", token).json() == make_order(2)
     assert pagination(lnb.get("/orders", token))["Page-Size"] == "500"
-    assert lnb.configure()["rps"] is None
+    assert lnb.configure() == DEFAULT_SETTINGS
     assert SCENARIO["lnb"]["inventory"][0]["in_stock"] == 5
 
 

@@ -29,12 +29,26 @@ LNB's SDKs retry 429/502/503/504 and network errors. A 500 is added for reads be
 do harm and LNB's 500s are mostly transient; it is left out for writes because a 500 there may be a
 deterministic rejection of the payload, which repeating only makes worse. A malformed answer to a
 write is not retried for the same reason: the write may well have been applied.
+
+Paginated lists are read page after page (``page=1, 2, ...``) **until a page comes back empty**,
+or until ``X-Pagination-Has-More`` says ``false``: the only header trusted, since LNB's SDKs
+disagree on whether the headers are sent at all and on the page size. A page shorter than any
+expected size is not taken as the end, which costs one call for the empty page but cannot lose
+rows if LNB's page size is not 500 or a page comes back short. A page repeating the previous one
+raises ``LnbResponseError`` instead of looping forever on a server that ignores ``page``.
+
+The order list can move while it is read (see ``iter_orders``): each order is yielded once, and a
+list that moved is read once more from page 1.
+
+Times: a zone-less timestamp from LNB is LNB's local time, ``timezone`` (``LNB_API_TIMEZONE``,
+default Europe/Paris); see ``lnb_time``. Datetime filters are sent in that form too.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -43,18 +57,30 @@ from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import requests
 from requests.structures import CaseInsensitiveDict
 
+from lnb_pipeline.clients.lnb_time import (
+    DEFAULT_LNB_TIMEZONE,
+    TIMEZONE_VARIABLE,
+    LnbTimeError,
+    format_lnb_time,
+    parse_lnb_time,
+)
 from lnb_pipeline.clients.redaction import RedactingFilter, redact
 from lnb_pipeline.clients.retry import RetryPolicy
 
 DEFAULT_BASE_URL = "https://www.lenewblack.com/apis/wholesale/v2"
-DEFAULT_PAGE_SIZE = 500
 DEFAULT_BATCH_SIZE = 500
 TOKEN_PATH = "/auth/token"
 TOKEN_REFRESH_MARGIN_SECONDS = 60.0
+FALLBACK_TOKEN_LIFETIME_SECONDS = 300.0
+"""How long a token is kept when LNB's expiry for it is unreadable or already past: short enough
+to refresh soon, long enough not to fetch a token before every call."""
+LIST_READS = 2
+"""Reads of the order list at most: the first, and one more when the list moved while it was read."""
 ORDER_FILTERS = frozenset({
     "status",
     "order_time_from",
@@ -198,6 +224,13 @@ class _Answer:
 
 
 @dataclass(frozen=True)
+class _Page:
+    rows: list[dict[str, Any]]
+    total_items: int | None
+    """``X-Pagination-Total-Items`` when sent and readable."""
+
+
+@dataclass(frozen=True)
 class _Token:
     value: str = field(repr=False)
     refresh_at: float
@@ -212,8 +245,15 @@ def _guard_urllib3_logs() -> None:
             target.addFilter(RedactingFilter())
 
 
-def _format_filter(value: str | date | datetime) -> str:
-    return value.isoformat() if isinstance(value, (date, datetime)) else value
+def _has_more(headers: Mapping[str, str]) -> bool | None:
+    """``X-Pagination-Has-More`` as a boolean; None when absent or unreadable."""
+    word = headers.get("X-Pagination-Has-More", "").strip().lower()
+    return {"true": True, "1": True, "false": False, "0": False}.get(word)
+
+
+def _total_items(headers: Mapping[str, str]) -> int | None:
+    value = headers.get("X-Pagination-Total-Items", "").strip()
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def _retry_after_seconds(header: str | None) -> float | None:
@@ -264,24 +304,6 @@ def describe_item_errors(errors: Any) -> str:
     return "unspecified error" if errors is None else str(errors)
 
 
-def _token_lifetime(body: Mapping[str, Any]) -> float | None:
-    """Seconds the token stays valid, from ``expire_on`` or ``expires_in`` (the sooner when both)."""
-    lifetimes: list[float] = []
-    expires_in = body.get("expires_in")
-    if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool):
-        lifetimes.append(float(expires_in))
-    expire_on = body.get("expire_on")
-    if isinstance(expire_on, str):
-        try:
-            moment = datetime.fromisoformat(expire_on)
-        except ValueError:
-            moment = None
-        if moment is not None:
-            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-            lifetimes.append((moment - datetime.now(UTC)).total_seconds())
-    return min(lifetimes) if lifetimes else None
-
-
 class LnbClient:
     """Le New Black's Wholesale API v2: orders, retailers, inventory. Thread-safe token handling.
 
@@ -297,12 +319,15 @@ class LnbClient:
         timeout: float | tuple[float, float] = (5, 60),
         retry: RetryPolicy = RetryPolicy(),
         batch_size: int = DEFAULT_BATCH_SIZE,
+        timezone: ZoneInfo = ZoneInfo(DEFAULT_LNB_TIMEZONE),
         logger: logging.Logger | None = None,
         session: requests.Session | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.base_url = base_url.rstrip("/")
+        self.timezone = timezone
+        """LNB's local time zone: what its zone-less timestamps mean."""
         self.client_id = client_id
         self._client_secret = client_secret
         self._timeout = timeout
@@ -330,16 +355,29 @@ class LnbClient:
     # --- orders -------------------------------------------------------------------------------
 
     def iter_orders(self, **filters: FilterValue) -> Iterator[dict[str, Any]]:
-        """Every order matching ``filters`` (``status``, ``order_time_from``, ``update_time_to``, ...;
-        dates and datetimes are sent as ISO-8601), page by page.
+        """Every order matching ``filters`` (``status``, ``order_time_from``, ``update_time_to``, ...),
+        page by page, each reference once.
 
-        An unknown filter name raises ``ValueError``: LNB would silently ignore it and return all orders.
+        A datetime must be aware and is sent as LNB's zone-less ``Y-m-d H:i:s`` in ``timezone``, the
+        form of LNB's own timestamps, right whether LNB reads or ignores an offset; a date is sent as
+        ``Y-m-d``, a string as given. An unknown filter name raises ``ValueError``: LNB would silently
+        ignore it and return all orders.
+
+        The list can move while it is read, pages being positions in it: an order entering the
+        filter before the page being read pushes the rest one place on, so the boundary order comes
+        back on the next page while the new one is never seen; one leaving pulls them back, so one is
+        skipped. A reference seen twice, or ``X-Pagination-Total-Items`` changing between pages, shows
+        the list moved: it is then read once more from page 1 and orders not yet yielded are yielded
+        then, with a warning. The first copy of an order wins, since it has already been handed on;
+        a caller acting on an order re-reads it. Left to the next run: an order leaving the list when
+        LNB sends no Total-Items (nothing shows it), and a list moving again during the re-read
+        (a warning says so).
         """
         unknown = set(filters) - ORDER_FILTERS
         if unknown:
             raise ValueError(f"unknown order filters {sorted(unknown)}; LNB supports {sorted(ORDER_FILTERS)}")
-        params = {name: _format_filter(value) for name, value in filters.items() if value is not None}
-        return self._paginate("/orders", params)
+        params = {name: self._filter_value(value) for name, value in filters.items() if value is not None}
+        return self._orders_once_each(params)
 
     def get_order(self, reference: str) -> dict[str, Any]:
         return self._request("GET", f"/orders/{quote(reference, safe='')}", rule=READ, expect=dict).body
@@ -371,7 +409,8 @@ class LnbClient:
     # --- retailers ----------------------------------------------------------------------------
 
     def iter_retailers(self) -> Iterator[dict[str, Any]]:
-        return self._paginate("/retailers", {})
+        for page in self._pages("/retailers", {}):
+            yield from page.rows
 
     def get_retailer(self, reference: str) -> dict[str, Any]:
         return self._request("GET", f"/retailers/{quote(reference, safe='')}", rule=READ, expect=dict).body
@@ -430,27 +469,66 @@ class LnbClient:
 
     # --- plumbing -----------------------------------------------------------------------------
 
-    def _paginate(self, path: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
-        """Rows of every page; stops on ``X-Pagination-Has-More: false`` or, without that header,
-        on a page shorter than the page size."""
+    def _filter_value(self, value: str | date | datetime) -> str:
+        if isinstance(value, datetime):
+            return format_lnb_time(value, self.timezone)
+        return value.isoformat() if isinstance(value, date) else value
+
+    def _orders_once_each(self, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+        """``/orders`` read as ``iter_orders`` describes: each reference once, re-read once if it moved."""
+        yielded: set[Any] = set()
+        for read in range(1, LIST_READS + 1):
+            seen: set[Any] = set()
+            totals: list[int] = []
+            duplicates = added = 0
+            for page in self._pages("/orders", params):
+                if page.total_items is not None:
+                    totals.append(page.total_items)
+                for order in page.rows:
+                    reference = order.get("reference")
+                    if reference in seen:
+                        duplicates += 1
+                    else:
+                        seen.add(reference)
+                        if reference not in yielded:
+                            yielded.add(reference)
+                            added += 1
+                            yield order
+            moves = ["a reference came back on a later page"] if duplicates else []
+            if len(set(totals)) > 1:
+                moves.append("X-Pagination-Total-Items went " + " -> ".join(map(str, dict.fromkeys(totals))))
+            if read > 1:
+                self._emit(logging.INFO, f"LNB /orders read again from page 1: {added} order(s) added that the "
+                                         f"first read missed")
+            if not moves:
+                return
+            if read < LIST_READS:
+                self._emit(logging.WARNING, f"LNB /orders changed while it was read ({'; '.join(moves)}): "
+                                            f"{duplicates} duplicate(s) dropped; reading it again from page 1 "
+                                            f"so that no order entering meanwhile is missed")
+            else:
+                self._emit(logging.WARNING, f"LNB /orders changed again while it was re-read ({'; '.join(moves)}): "
+                                            f"{duplicates} duplicate(s) dropped; an order this skipped is left "
+                                            f"to the next run")
+
+    def _pages(self, path: str, params: dict[str, str]) -> Iterator[_Page]:
+        """Every page of a list, as the module docstring says: until an empty page or Has-More false."""
         page, rows_read, started = 1, 0, time.monotonic()
+        previous: list[dict[str, Any]] = []
         while True:
             answer = self._request("GET", path, params={**params, "page": str(page)}, rule=READ, expect=list)
             rows: list[dict[str, Any]] = answer.body
+            if rows and rows == previous:
+                raise LnbResponseError(f"LNB answered GET {path} page {page} with the rows of page {page - 1}: "
+                                       f"it seems to ignore the page parameter")
             rows_read += len(rows)
             total_pages = answer.headers.get("X-Pagination-Total-Pages")
             self._emit(logging.INFO, f"LNB {path}: page {page}{f'/{total_pages}' if total_pages else ''} read, "
                                      f"{rows_read} rows so far, {time.monotonic() - started:.1f}s")
-            yield from rows
-            has_more = answer.headers.get("X-Pagination-Has-More")
-            if has_more is not None:
-                more = has_more.strip().lower() == "true" and bool(rows)
-            else:
-                page_size = answer.headers.get("X-Pagination-Page-Size", "")
-                more = len(rows) >= (int(page_size) if page_size.isdigit() else DEFAULT_PAGE_SIZE)
-            if not more:
+            yield _Page(rows, _total_items(answer.headers))
+            if not rows or _has_more(answer.headers) is False:
                 return
-            page += 1
+            previous, page = rows, page + 1
 
     def _request(
         self,
@@ -581,7 +659,7 @@ class LnbClient:
         value = answer.body.get("access_token")
         if not isinstance(value, str) or not value:
             raise LnbResponseError(f"LNB answered POST {TOKEN_PATH} without an access_token")
-        lifetime = _token_lifetime(answer.body)
+        lifetime = self._token_lifetime(answer.body, value)
         if lifetime is None:
             self._emit(logging.WARNING, "LNB gave a token without expire_on/expires_in; "
                                         "it will be refreshed when LNB rejects it")
@@ -589,6 +667,52 @@ class LnbClient:
         margin = min(TOKEN_REFRESH_MARGIN_SECONDS, lifetime / 2)
         self._emit(logging.DEBUG, f"LNB access token obtained, valid for {lifetime:.0f}s")
         return _Token(value, time.monotonic() + lifetime - margin)
+
+    def _token_lifetime(self, body: Mapping[str, Any], token: str) -> float | None:
+        """Seconds ``token`` stays valid, from ``expires_in`` and ``expire_on`` (the sooner when both);
+        None when LNB gives neither. Warnings quote LNB's values, ``token`` masked (it is not cached yet).
+
+        A value that is unreadable or not in the future (a token expired when issued: most likely a
+        zone-less ``expire_on`` read in the wrong zone) is ignored with a warning; with nothing else
+        left the token is kept ``FALLBACK_TOKEN_LIFETIME_SECONDS`` rather than fetched anew before
+        every call. A lifetime too long does no harm: LNB's 401 makes the client refresh.
+        """
+        expires_in, expire_on = body.get("expires_in"), body.get("expire_on")
+        if expires_in is None and expire_on is None:
+            return None
+        lifetimes: list[float] = []
+        if expires_in is not None:
+            if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool) and 0 < expires_in < math.inf:
+                lifetimes.append(float(expires_in))
+            else:
+                self._emit(logging.WARNING, f"LNB gave a token with expires_in {expires_in!r}, not a positive "
+                                            f"number of seconds; it is ignored", token)
+        if expire_on is not None and (until_expiry := self._seconds_until(expire_on, token)) is not None:
+            lifetimes.append(until_expiry)
+        if lifetimes:
+            return min(lifetimes)
+        self._emit(logging.WARNING, f"LNB gave a token without a usable expiry; it is kept "
+                                    f"{FALLBACK_TOKEN_LIFETIME_SECONDS:.0f}s, or until LNB rejects it")
+        return FALLBACK_TOKEN_LIFETIME_SECONDS
+
+    def _seconds_until(self, expire_on: Any, token: str) -> float | None:
+        """The seconds until ``token``'s ``expire_on``; None, with a warning, unless readable and future."""
+        try:
+            moment = parse_lnb_time(expire_on, self.timezone)
+        except LnbTimeError as error:
+            self._emit(logging.WARNING, f"LNB gave a token with an unreadable expire_on ({error}); it is ignored",
+                       token)
+            return None
+        if moment is None:
+            self._emit(logging.WARNING, "LNB gave a token with a blank expire_on; it is ignored")
+            return None
+        seconds = (moment - datetime.now(UTC)).total_seconds()
+        if seconds <= 0:
+            self._emit(logging.WARNING, f"LNB gave a token whose expire_on {expire_on!r} is {-seconds:.0f}s in the "
+                                        f"past when read in {self.timezone.key}: is {TIMEZONE_VARIABLE} LNB's time "
+                                        f"zone? It is ignored", token)
+            return None
+        return seconds
 
     def _redact(self, text: str, token_sent: str | None = None) -> str:
         """``text`` without the client secret, the cached token or the token a request carried."""
@@ -599,5 +723,5 @@ class LnbClient:
     def _redacted_json(self, value: Any, token_sent: str | None) -> Any:
         return None if value is None else json.loads(self._redact(json.dumps(value), token_sent))
 
-    def _emit(self, level: int, message: str) -> None:
-        self._log.log(level, self._redact(message))
+    def _emit(self, level: int, message: str, token_sent: str | None = None) -> None:
+        self._log.log(level, self._redact(message, token_sent))

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
-import os
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from lnb_pipeline.clients.lenewblack import DEFAULT_BASE_URL, LnbClient
+from lnb_pipeline.clients.lnb_time import DEFAULT_LNB_TIMEZONE, lnb_timezone
 from lnb_pipeline.clients.retry import RetryPolicy
+from lnb_pipeline.defs.env import fields_from_env
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 
@@ -28,6 +30,10 @@ class LeNewBlackResource(dg.ConfigurableResource):
     batch_size: int = Field(default=500, description="Stock rows per /multi/inventory call.")
     timeout_seconds: float = Field(default=60, description="Read timeout of one call, in seconds.")
     max_retries: int = Field(default=3, description="Retries of a transient failure, after the first try.")
+    api_timezone: str = Field(
+        default=DEFAULT_LNB_TIMEZONE,
+        description="LNB_API_TIMEZONE: the IANA time zone of LNB's zone-less timestamps (e.g. 2026-03-02 14:05:00), "
+                    "and of datetime filters sent to LNB. Assumed Europe/Paris: LNB is a French company.")
 
     _logger: logging.Logger | None = PrivateAttr(default=None)
 
@@ -53,8 +59,20 @@ class LeNewBlackResource(dg.ConfigurableResource):
             problems.append(f"timeout_seconds must be positive, got {self.timeout_seconds}")
         if self.max_retries < 0:
             problems.append(f"max_retries must be 0 or more, got {self.max_retries}")
+        try:
+            lnb_timezone(self.api_timezone)
+        except ValueError as error:
+            problems.append(str(error))
         if problems:
             raise LnbSettingsError("Le New Black settings are invalid: " + "; ".join(problems))
+
+    def timezone(self) -> ZoneInfo:
+        """``LNB_API_TIMEZONE``: what LNB's zone-less times mean, for ``parse_lnb_time``; raises
+        ``LnbSettingsError`` naming the variable when it is not a time zone."""
+        try:
+            return lnb_timezone(self.api_timezone)
+        except ValueError as error:
+            raise LnbSettingsError(f"Le New Black settings are invalid: {error}") from None
 
     def get_client(self, logger: logging.Logger | None = None) -> LnbClient:
         """A client; it logs through ``logger``, else through the run's Dagster logger."""
@@ -66,16 +84,16 @@ class LeNewBlackResource(dg.ConfigurableResource):
             timeout=(min(CONNECT_TIMEOUT_SECONDS, self.timeout_seconds), self.timeout_seconds),
             retry=RetryPolicy(attempts=self.max_retries + 1),
             batch_size=self.batch_size,
+            timezone=self.timezone(),
             logger=logger or self._logger,
         )
 
 
 def lenewblack_resource_from_env() -> LeNewBlackResource:
-    """The resource reading ``LNB_CLIENT_ID``/``LNB_CLIENT_SECRET`` (and ``LNB_BASE_URL`` when set)
-    at run time, so secrets never sit in the definitions."""
-    base_url = {"base_url": dg.EnvVar("LNB_BASE_URL")} if "LNB_BASE_URL" in os.environ else {}
+    """The resource reading ``LNB_CLIENT_ID``/``LNB_CLIENT_SECRET`` (and ``LNB_BASE_URL``,
+    ``LNB_API_TIMEZONE`` when set) at run time, so secrets never sit in the definitions."""
     return LeNewBlackResource(
         client_id=dg.EnvVar("LNB_CLIENT_ID"),
         client_secret=dg.EnvVar("LNB_CLIENT_SECRET"),
-        **base_url,
+        **fields_from_env({"base_url": ("LNB_BASE_URL", str), "api_timezone": ("LNB_API_TIMEZONE", str)}),
     )
