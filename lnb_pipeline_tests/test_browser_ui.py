@@ -1,12 +1,12 @@
 """The stock sync as an operator meets it: the Dagster UI in a real browser, on the demo sandbox.
 
 The other tests drive Dagster through its Python API and CLI. This one starts the product as
-``make run`` does (``dagster dev`` on a DAGSTER_HOME holding the deployed ``dagster.yaml``), then, in
+``make run`` does (``dg dev`` on a DAGSTER_HOME holding the deployed ``dagster.yaml``), then, in
 headless Chromium, does what the README tells a person to do: open the ``inventory`` assets, click
 Materialize all, watch the run succeed, and read the check results and the push preview's metadata.
 It asserts what the pages show for the demo data, and that LNB's stock really changed. Screenshots
 of every step go to LNB_TEST_ARTIFACTS_DIR (default ``test-artifacts/browser``); on failure also a
-screenshot of the last page and the ``dagster dev`` console output.
+screenshot of the last page and the ``dg dev`` console output.
 """
 
 from __future__ import annotations
@@ -53,13 +53,7 @@ RUN_SECONDS = 180
 PAGE_SECONDS = 30
 """How long an action or a check of what a page shows may wait for the page to get there."""
 STOP_SECONDS = 30
-REPOSITORY = {"repositoryLocationName": "lnb_pipeline", "repositoryName": "__repository__"}
 LOCATION_QUERY = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"
-SENSOR_TICKS_QUERY = """
-query($sensor: SensorSelector!) {
-  sensorOrError(sensorSelector: $sensor) { ... on Sensor { sensorState { ticks(limit: 1) { status } } } }
-}
-"""
 
 
 class ShownCheck(NamedTuple):
@@ -99,7 +93,7 @@ DEMO_LARGEST_CHANGE = ["3760000014229", "11", "48", "37", "changed"]
 
 @dataclass
 class DagsterUi:
-    """A running ``dagster dev``: its UI's address and the file its console output goes to."""
+    """A running ``dg dev``: its UI's address and the file its console output goes to."""
 
     url: str
     console: Path
@@ -141,15 +135,8 @@ def _location_loaded(url: str) -> bool:
                                  data["workspaceOrError"]["locationEntries"]] == [("lnb_pipeline", "LOADED")]
 
 
-def _orders_sensor_ticked(url: str) -> bool:
-    """Whether the daemon has evaluated ``lnb_orders_sensor`` once. Its first tick skips (no stock read
-    yet) and LNB_ORDERS_SENSOR_SECONDS puts the next a day away, so no order export joins the test."""
-    data = _ui_graphql(url, SENSOR_TICKS_QUERY, {"sensor": {**REPOSITORY, "sensorName": "lnb_orders_sensor"}})
-    return data is not None and bool(data["sensorOrError"]["sensorState"]["ticks"])
-
-
 def _stop_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM ``dagster dev`` and everything it started; SIGKILL what is left after STOP_SECONDS."""
+    """SIGTERM ``dg dev`` and everything it started; SIGKILL what is left after STOP_SECONDS."""
     try:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=STOP_SECONDS)
@@ -162,7 +149,7 @@ def _stop_group(process: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture
 def dagster_ui(sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DagsterUi]:
-    """``make run``'s ``dagster dev`` on a free port and a fresh DAGSTER_HOME, pointed at the sandbox,
+    """``make run``'s ``dg dev`` on a free port and a fresh DAGSTER_HOME, pointed at the sandbox,
     its code location loaded; schedules and the order sensor kept from starting runs."""
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -172,17 +159,19 @@ def dagster_ui(sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                         "LNB_ORDERS_SENSOR_SECONDS": str(24 * 3600)}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("LNB_ALERT_WEBHOOK_URL", raising=False)
+    # Stopped before the UI starts, so no order export joins the test and changes the demo's stock.
+    subprocess.run([str(Path(sys.executable).with_name("dagster")), "sensor", "stop", "lnb_orders_sensor", "-w",
+                    "workspace.yaml"], cwd=REPO_ROOT, check=True, capture_output=True, timeout=120)
     url = f"http://127.0.0.1:{_free_port()}"
     console = tmp_path / "dagster-dev.log"
     with console.open("wb") as output:
+        venv_bin = Path(sys.executable).parent
         process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("dagster")), "dev", "-w", "workspace.yaml",
-             "-h", "127.0.0.1", "-p", url.rsplit(":", 1)[1]],
-            cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+            [str(venv_bin / "dg"), "dev", "-h", "127.0.0.1", "-p", url.rsplit(":", 1)[1]],
+            cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "VIRTUAL_ENV": str(venv_bin.parent), "PATH": f"{venv_bin}:{os.environ['PATH']}"})
     try:
         _wait_until(lambda: _location_loaded(url), "the code location loaded", process, console, STARTUP_SECONDS)
-        _wait_until(lambda: _orders_sensor_ticked(url), "the order sensor's first tick", process, console,
-                    STARTUP_SECONDS)
         yield DagsterUi(url, console)
     finally:
         _stop_group(process)
@@ -225,7 +214,7 @@ def _screenshot(page: Page, artifacts: Path, step: str) -> None:
 
 @contextmanager
 def _evidence_on_failure(page: Page, ui: DagsterUi, artifacts: Path) -> Iterator[None]:
-    """On failure, keep the ``dagster dev`` console output and what the browser showed last."""
+    """On failure, keep the ``dg dev`` console output and what the browser showed last."""
     try:
         yield
     except BaseException:

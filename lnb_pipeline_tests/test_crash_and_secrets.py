@@ -1,4 +1,4 @@
-"""Crash safety and secret hygiene, tested as deployed: `dagster job execute` processes on a DAGSTER_HOME.
+"""Crash safety and secret hygiene, tested as deployed: `dg launch` processes on a DAGSTER_HOME.
 
 The crash tests stall one request in the sandbox, SIGKILL the run's whole process group while it
 waits, run the job again and read back, as any API client would, what Shopify and LNB hold. The
@@ -106,10 +106,13 @@ def _start(processes: Processes, console: Path, command: list[str],
 def _start_job(processes: Processes, consoles: Path, job: str,
                run_config: dict[str, Any] | None = None,
                env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], Path]:
-    """``dagster job execute`` of ``job``, configured by the environment as under ``make run``;
-    the process and the file its console output goes to."""
+    """``dg launch`` of ``job`` (one process, as ``dagster job execute``), configured by the environment
+    as under ``make run``; the process and the file its console output goes to."""
     console = consoles / f"{len(processes)}-{job}.log"
-    command = [str(_venv_script("dagster")), "job", "execute", "-w", "workspace.yaml", "-j", job]
+    command = [str(_venv_script("dg")), "launch", "--job", job]
+    venv = _venv_script("dg").parent
+    env = {**(env if env is not None else os.environ), "VIRTUAL_ENV": str(venv.parent),
+           "PATH": f"{venv}:{os.environ['PATH']}"}
     if run_config is not None:
         config_file = console.with_suffix(".yaml")
         config_file.parent.mkdir(parents=True, exist_ok=True)
