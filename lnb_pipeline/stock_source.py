@@ -1,7 +1,9 @@
 """Read Shopify stock (variant x location) into a polars frame, by pages or by bulk operation.
 
 Pages suit small shops (answers in seconds); a bulk operation suits large catalogues, where
-paging would spend hours of cost points. ``auto`` picks by the variant count.
+paging would spend hours of cost points. ``auto`` picks by the variant count. Both give the same
+frame: the bulk result is parsed by polars and its level lines joined to their variant by
+``__parentId``, since the project asks for ungrouped output (``groupObjects: false``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from lnb_pipeline.clients.shopify import ShopifyClient, group_bulk_lines
+from lnb_pipeline.clients.shopify import ShopifyClient, join_bulk_children
 from lnb_pipeline.clients.shopify_queries import (
     LOCATIONS_QUERY,
     VARIANT_STOCK_BULK_QUERY,
@@ -25,6 +27,17 @@ from lnb_pipeline.rules.stock import LEVEL_SCHEMA
 ReadMode = Literal["auto", "paginated", "bulk"]
 READ_MODES: tuple[str, ...] = ("auto", "paginated", "bulk")
 LOCATION_SCHEMA = {"id": pl.Utf8, "name": pl.Utf8, "is_active": pl.Boolean}
+BULK_LINE_SCHEMA: dict[str, pl.DataType] = {
+    "id": pl.String(),
+    "sku": pl.String(),
+    "barcode": pl.String(),
+    "product": pl.Struct({"status": pl.String()}),
+    "inventoryItem": pl.Struct({"tracked": pl.Boolean()}),
+    "location": pl.Struct({"id": pl.String(), "name": pl.String()}),
+    "quantities": pl.List(pl.Struct({"name": pl.String(), "quantity": pl.Int64()})),
+}
+"""What the levels need of ``VARIANT_STOCK_BULK_QUERY``'s lines: variant lines use the first five
+fields, level lines (``__parentId``: their variant) the last two."""
 
 
 @dataclass(frozen=True)
@@ -59,11 +72,34 @@ def read_stock(client: ShopifyClient, *, mode: ReadMode, bulk_threshold: int, lo
              expected, "bulk operation" if chosen == "bulk" else "pages", mode, bulk_threshold)
     if chosen == "bulk":
         operation = client.run_bulk_query(VARIANT_STOCK_BULK_QUERY, timeout_seconds=bulk_timeout_seconds)
-        variants: Iterable[dict[str, Any]] = group_bulk_lines(client.stream_bulk_lines(operation.get("url")), "levels")
+        levels = _bulk_levels(client, operation)
     else:
         variables = {"query": None, "levels": max(1, min(location_count, 250))}
-        variants = _paged_variants(client, variables)
-    return StockRead(_levels_frame(variants), expected, chosen)
+        levels = _levels_frame(_paged_variants(client, variables))
+    return StockRead(levels, expected, chosen)
+
+
+def _bulk_levels(client: ShopifyClient, operation: dict[str, Any]) -> pl.DataFrame:
+    """What ``_levels_frame`` makes of pages, from the bulk result, built column-wise by polars:
+    the lines of 100 000 variants take about a second, whatever their order."""
+    variants, levels = client.read_bulk_lines(operation, BULK_LINE_SCHEMA, (
+        "id", "sku", "barcode",
+        pl.col("product").struct.field("status").alias("product_status"),
+        pl.col("inventoryItem").struct.field("tracked").fill_null(False).alias("tracked"),
+    ), (
+        pl.col("location").struct.field("id").alias("location_id"),
+        pl.col("location").struct.field("name").alias("location_name"),
+        *(_quantity(name) for name in ("available", "on_hand", "committed")),
+    ))
+    joined = join_bulk_children(variants, levels)
+    return joined.rename({"id": "variant_id"}).select(list(LEVEL_SCHEMA)).cast(LEVEL_SCHEMA)
+
+
+def _quantity(name: str) -> pl.Expr:
+    """The quantity called ``name`` from a level's ``quantities`` list; null when absent."""
+    entry = pl.element()
+    return (pl.col("quantities").list.eval(entry.filter(entry.struct.field("name") == name).struct.field("quantity"))
+            .list.first().alias(name))
 
 
 def _paged_variants(client: ShopifyClient, variables: dict[str, Any]) -> Iterator[dict[str, Any]]:

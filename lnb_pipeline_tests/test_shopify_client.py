@@ -17,12 +17,16 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlsplit
 
+import polars as pl
 import pytest
 import requests
 
+from lnb_pipeline import stock_source
 from lnb_pipeline.clients.retry import RetryPolicy
 from lnb_pipeline.clients.shopify import (
+    BULK_PARENT_ID,
     PROGRESS_LOG_SECONDS,
     AccessTokenSource,
     ShopifyAuthError,
@@ -32,7 +36,7 @@ from lnb_pipeline.clients.shopify import (
     ShopifyServerError,
     ShopifyUserError,
     estimate_cost,
-    group_bulk_lines,
+    join_bulk_children,
     page_size_for,
 )
 from lnb_pipeline.clients.shopify_auth import ClientCredentialsToken
@@ -46,6 +50,7 @@ from lnb_pipeline.clients.shopify_queries import (
     VARIANTS_COUNT_QUERY,
 )
 from lnb_pipeline.sandbox import Sandbox, start_sandbox
+from lnb_pipeline.sandbox.http import Request, Response, SandboxApi, SandboxServer
 from lnb_pipeline.sandbox.shopify.api import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -88,8 +93,9 @@ mutation Create($order: OrderCreateOrderInput!) {
 }
 """
 ORDERS_FOUND = """
-query Find($query: String!) { orders(first: 10, query: $query) { nodes { id } } }
+query Find { orders(first: 50) { nodes { id sourceIdentifier } } }
 """
+"""Every order, read without a search: Shopify's search index lags a new order."""
 ORDER = {"sourceIdentifier": "LNB-TEST-1",
          "lineItems": [{"variantId": "gid://shopify/ProductVariant/1", "quantity": 1}]}
 
@@ -106,6 +112,11 @@ COST_VARIABLES: dict[str, dict[str, Any]] = {
     "CUSTOMER_BY_METAFIELD_QUERY": {"identifier": {"customId": {"namespace": "lenewblack", "key": "retailer_reference",
                                                                 "value": "R-NONE"}}},
     "COMPANY_BY_EXTERNAL_ID_QUERY": {"query": "external_id:R-NONE"},
+    "METAFIELD_DEFINITIONS_QUERY": {"ownerType": "ORDER", "namespace": "lenewblack", "key": "order_reference"},
+    "ACCESS_SCOPES_QUERY": {},
+    **{f"orders_by_custom_id_query({count})": {"namespace": "lenewblack", "key": "order_reference",
+                                               **{f"v{i}": f"LNB-NONE-{i}" for i in range(count)}}
+       for count in (1, 50)},
 }
 """Variables to send each document with; the bulk inner query is never sent as an operation."""
 
@@ -274,7 +285,8 @@ def test_failed_non_idempotent_mutation_is_never_resent(shop: Sandbox, client: S
     with pytest.raises(ShopifyServerError, match=r"^Shopify call failed after 1 attempt\(s\): "):
         client.execute(ORDER_CREATE, {"order": ORDER})
     assert len(logged_requests(shop, "orderCreate", at_least=1)) == 1
-    created = client.execute(ORDERS_FOUND, {"query": "source_identifier:LNB-TEST-1"})["orders"]["nodes"]
+    created = [{"id": order["id"]} for order in client.execute(ORDERS_FOUND)["orders"]["nodes"]
+               if order["sourceIdentifier"] == "LNB-TEST-1"]
     assert len(created) == (1 if kind == "lost_ack" else 0)
 
 
@@ -329,27 +341,69 @@ def test_invalid_document_raises_graphql_error_with_shopify_errors(shop: Sandbox
     assert sandbox_stats(shop)["total_requests"] == 1
 
 
-def test_bulk_read_groups_each_variant_with_its_levels_as_pagination_does(client: ShopifyClient) -> None:
-    operation = client.run_bulk_query(VARIANT_STOCK_BULK_QUERY, first_poll_seconds=0.05)
+def test_bulk_read_gives_the_levels_frame_pagination_gives(client: ShopifyClient) -> None:
+    """The bulk result is ungrouped (children before their parent, after other parents): joined by
+    ``__parentId``, it must still give exactly the paginated frame, row for row."""
+    read = {mode: stock_source.read_stock(client, mode=mode, bulk_threshold=1, location_count=5,
+                                          log=logging.getLogger("test")) for mode in ("bulk", "paginated")}
+    bulk, paged = read["bulk"].levels, read["paginated"].levels
+    assert (read["bulk"].mode, bulk.height, bulk["variant_id"].n_unique()) == ("bulk", 3 * VARIANTS, VARIANTS)
+    assert bulk.equals(paged)
+    assert bulk.schema == paged.schema
+
+
+@pytest.mark.parametrize("start_status", ["COMPLETED", "FAILED"])
+def test_bulk_operation_is_followed_by_id_whatever_the_start_answers(shop: Sandbox, start_status: str) -> None:
+    """The start carries no ``url``: a client that trusts a COMPLETED (or FAILED) start returns an
+    operation without its result, and the stock read then reads nothing."""
+    relay = SandboxServer(_StartStatusRelay(shop.shopify_url, start_status)).start()
+    client = ShopifyClient(relay.url, DEFAULT_TOKEN, SCHEMA_VERSION, retry=RetryPolicy(base_seconds=0.01))
+    try:
+        operation = client.run_bulk_query(VARIANT_STOCK_BULK_QUERY, first_poll_seconds=0.05)
+    finally:
+        client.close()
+        relay.stop()
     assert (operation["status"], operation["objectCount"], operation["rootObjectCount"]) == (
         "COMPLETED", str(4 * VARIANTS), str(VARIANTS))
-    bulk_rows = list(group_bulk_lines(client.stream_bulk_lines(operation["url"]), "levels"))
-    paged_rows = []
-    for row in read_stock(client):
-        levels = row["inventoryItem"].pop("inventoryLevels")["nodes"]
-        paged_rows.append({**row, "levels": levels})
-    assert bulk_rows == paged_rows
-    assert {len(row["levels"]) for row in bulk_rows} == {3}
+    assert operation["url"]
+    assert len(logged_requests(shop, "bulkOperation")) >= 1
+
+
+class _StartStatusRelay(SandboxApi):
+    """A proxy in front of the shop that rewrites the status ``bulkOperationRunQuery`` answers."""
+
+    name = "start-status-relay"
+
+    def __init__(self, shop_url: str, status: str) -> None:
+        super().__init__()
+        self._shop_url = shop_url
+        self._status = status
+
+    def request_keys(self, request: Request) -> list[str]:
+        return [request.path]
+
+    def handle(self, request: Request) -> Response:
+        answer = requests.post(self._shop_url + request.path, data=request.body, timeout=10, headers={
+            name: request.headers[name] for name in ("content-type", "x-shopify-access-token")})
+        body = answer.json()
+        started = (body.get("data") or {}).get("bulkOperationRunQuery") or {}
+        if started.get("bulkOperation"):
+            started["bulkOperation"]["status"] = self._status
+        return Response.json(body, answer.status_code)
 
 
 def test_failed_bulk_operation_names_its_error_code_and_partial_data(shop: Sandbox, client: ShopifyClient) -> None:
+    """The partial data link is named without its signature: a pre-signed link is a credential."""
     control(shop, "config", {"bulk_fail_with": "INTERNAL_SERVER_ERROR"})
     with pytest.raises(ShopifyBulkError) as raised:
         client.run_bulk_query(VARIANT_STOCK_BULK_QUERY, first_poll_seconds=0.05)
     operation_id = raised.value.operation["id"]
-    partial = f"{shop.shopify_url}/_sandbox/bulk/{operation_id.rsplit('/', 1)[-1]}.jsonl"
+    signed = client.execute(BULK_OPERATION_QUERY, {"id": operation_id})["bulkOperation"]["partialDataUrl"]
+    unsigned = signed.split("?")[0] + "?***"
+    assert "Signature=" in signed
     assert str(raised.value) == (f"Bulk operation {operation_id} ended FAILED "
-                                 f"(errorCode INTERNAL_SERVER_ERROR; partial data: {partial})")
+                                 f"(errorCode INTERNAL_SERVER_ERROR; partial data: {unsigned})")
+    assert raised.value.operation["partialDataUrl"] == unsigned
 
 
 def test_bulk_operation_past_its_timeout_fails_and_is_canceled(shop: Sandbox, client: ShopifyClient) -> None:
@@ -364,6 +418,15 @@ def test_bulk_operation_past_its_timeout_fails_and_is_canceled(shop: Sandbox, cl
     assert len(logged_requests(shop, "bulkOperationCancel")) == 1
 
 
+def test_bulk_operation_the_shop_forgets_while_followed_is_an_error(shop: Sandbox) -> None:
+    """A reset stands for a shop that no longer knows the id: the poll answers null, not an operation."""
+    client = make_client(shop, sleep=lambda _: control(shop, "reset"))
+    with pytest.raises(ShopifyBulkError) as raised:
+        client.run_bulk_query(VARIANT_STOCK_BULK_QUERY)
+    client.close()
+    assert str(raised.value) == f"Shopify no longer knows bulk operation {raised.value.operation['id']}"
+
+
 def test_refused_bulk_query_raises_user_error(client: ShopifyClient) -> None:
     with pytest.raises(ShopifyUserError) as raised:
         client.run_bulk_query("{ shop { name } }")
@@ -371,13 +434,100 @@ def test_refused_bulk_query_raises_user_error(client: ShopifyClient) -> None:
     assert [error["code"] for error in raised.value.user_errors] == ["INVALID"]
 
 
-@pytest.mark.parametrize(("lines", "complaint"), [
-    ([{"id": "A"}, {"id": "B"}, {"id": "a1", "__parentId": "A"}], "child of A after B"),
-    ([{"id": "a1", "__parentId": "A"}, {"id": "A"}], "child of A after no parent"),
-])
-def test_ungrouped_bulk_lines_are_refused_not_mis_joined(lines: list[dict[str, Any]], complaint: str) -> None:
-    with pytest.raises(ShopifyServerError, match=f"^bulk result is not grouped: {complaint}$"):
-        list(group_bulk_lines(iter(lines), "children"))
+def test_bulk_result_is_downloaded_without_the_shopify_token_or_a_signed_link_in_the_logs(
+        shop: Sandbox, client: ShopifyClient, caplog: pytest.LogCaptureFixture) -> None:
+    """The link is on another host: the token must not travel there, and urllib3's debug lines, which
+    print whole URLs, must not print the signature."""
+    caplog.set_level(logging.DEBUG)
+    operation = client.run_bulk_query(VARIANT_STOCK_BULK_QUERY, first_poll_seconds=0.05)
+    parents, children = client.read_bulk_lines(operation, {"id": pl.String()}, ["id"], [])
+    assert (parents.height, children.height) == (VARIANTS, 3 * VARIANTS)
+    [download] = storage_requests(operation["url"])
+    assert download["status"] == 200
+    assert "x-shopify-access-token" not in download["headers"]
+    assert any(urlsplit(operation["url"]).path in record.getMessage() for record in caplog.records)
+    assert not [record.getMessage() for record in caplog.records if "Signature=" in record.getMessage()]
+
+
+def test_expired_result_link_fails_clearly_without_showing_the_link(shop: Sandbox, client: ShopifyClient) -> None:
+    """Storage answers an expired link 400 ExpiredToken; the read must say so, and what to do."""
+    operation = client.run_bulk_query(VARIANT_STOCK_BULK_QUERY, first_poll_seconds=0.05)
+    control(shop, f"bulk/{operation['id'].rsplit('/', 1)[-1]}/expire")
+    with pytest.raises(ShopifyBulkError) as raised:
+        client.read_bulk_lines(operation, {"id": pl.String()}, ["id"], [])
+    assert str(raised.value) == (f"The result link of bulk operation {operation['id']} has expired (Shopify's links "
+                                 "last 7 days from the end of the operation); run the read again: a new bulk "
+                                 "operation gives a fresh link")
+    assert raised.value.operation["url"] == operation["url"].split("?")[0] + "?***"
+
+
+def test_altered_result_link_is_refused_by_its_storage_error_code(shop: Sandbox, client: ShopifyClient) -> None:
+    operation = client.run_bulk_query(VARIANT_STOCK_BULK_QUERY, first_poll_seconds=0.05)
+    altered = {**operation, "url": operation["url"].replace("Expires=", "Expires=1")}
+    with pytest.raises(ShopifyBulkError) as raised:
+        client.read_bulk_lines(altered, {"id": pl.String()}, ["id"], [])
+    assert str(raised.value) == (f"The storage host refused the result of bulk operation {operation['id']}: "
+                                 "HTTP 403 SignatureDoesNotMatch")
+
+
+def test_dropped_result_download_is_started_again(shop: Sandbox, client: ShopifyClient) -> None:
+    operation = client.run_bulk_query(VARIANT_STOCK_BULK_QUERY, first_poll_seconds=0.05)
+    storage = storage_url(operation["url"])
+    requests.post(f"{storage}/_sandbox/faults", json={"kind": "drop", "count": 1}, timeout=10).raise_for_status()
+    parents, children = client.read_bulk_lines(operation, {"id": pl.String()}, ["id"], [])
+    assert (parents.height, children.height) == (VARIANTS, 3 * VARIANTS)
+    assert [entry["status"] for entry in storage_requests(operation["url"])] == [0, 200]
+
+
+def storage_url(link: str) -> str:
+    """The storage host a result link points at."""
+    parts = urlsplit(link)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def storage_requests(link: str) -> list[dict[str, Any]]:
+    """What the storage host logged for that link's object (header names only)."""
+    entries = requests.get(f"{storage_url(link)}/_sandbox/requests", timeout=10).json()
+    return [entry for entry in entries if entry["path"] == urlsplit(link).path]
+
+
+def _frames(*rows: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Parent rows (``id``, ``name``) and child rows (``__parentId``, ``qty``), in the order given."""
+    parents = pl.DataFrame([row for row in rows if BULK_PARENT_ID not in row],
+                           schema={"id": pl.String, "name": pl.String})
+    children = pl.DataFrame([row for row in rows if BULK_PARENT_ID in row],
+                            schema={BULK_PARENT_ID: pl.String, "qty": pl.Int64})
+    return parents, children
+
+
+def test_child_lines_are_joined_to_their_parent_in_any_order() -> None:
+    """Children first, interleaved, or long after: rows follow the parents' order, each parent's
+    children theirs; a parent without children keeps one row."""
+    joined = join_bulk_children(*_frames(
+        {BULK_PARENT_ID: "B", "qty": 2}, {"id": "A", "name": "a"}, {BULK_PARENT_ID: "B", "qty": 3},
+        {"id": "B", "name": "b"}, {"id": "C", "name": "c"}, {BULK_PARENT_ID: "A", "qty": 1}))
+    assert joined.rows() == [("A", "a", 1), ("B", "b", 2), ("B", "b", 3), ("C", "c", None)]
+    assert joined.columns == ["id", "name", "qty"]
+
+
+@pytest.mark.parametrize(("rows", "complaint"), [
+    ([{"id": "A"}, {BULK_PARENT_ID: "A", "qty": 1}, {BULK_PARENT_ID: "Z", "qty": 2}],
+     "bulk result has 1 child line(s) whose parent never appears (the first names Z)"),
+    ([{"id": "A"}, {BULK_PARENT_ID: "A", "qty": 1}, {"id": "A"}], "bulk result lists parent A more than once"),
+], ids=["orphan", "parent-twice"])
+def test_bulk_lines_that_cannot_be_joined_are_refused_not_dropped(rows: list[dict[str, Any]],
+                                                                   complaint: str) -> None:
+    with pytest.raises(ShopifyServerError) as raised:
+        join_bulk_children(*_frames(*rows))
+    assert str(raised.value) == complaint
+
+
+def test_bulk_result_that_is_not_jsonl_is_an_error(shop: Sandbox, client: ShopifyClient) -> None:
+    """A line polars cannot read as the expected shape must not become a row of nulls."""
+    operation = client.run_bulk_query(VARIANT_STOCK_BULK_QUERY, first_poll_seconds=0.05)
+    with pytest.raises(ShopifyServerError, match=f"^The result of bulk operation {operation['id']} is not the JSONL "
+                                                 "expected: "):
+        client.read_bulk_lines(operation, {"sku": pl.Int64()}, ["sku"], [])
 
 
 def test_paginated_read_logs_progress_and_completion(shop: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
@@ -507,7 +657,8 @@ def test_order_refused_for_its_token_is_sent_once_more_and_created_once(shop: Sa
     payload = client.execute(ORDER_CREATE, {"order": ORDER})["orderCreate"]
     assert payload["userErrors"] == []
     assert len(logged_requests(shop, "orderCreate")) == 2
-    created = client.execute(ORDERS_FOUND, {"query": "source_identifier:LNB-TEST-1"})["orders"]["nodes"]
+    created = [{"id": order["id"]} for order in client.execute(ORDERS_FOUND)["orders"]["nodes"]
+               if order["sourceIdentifier"] == "LNB-TEST-1"]
     assert created == [payload["order"]]
 
 

@@ -9,23 +9,32 @@ bounded jittered backoff, but only for reads and writes the caller marks idempot
 The access token comes from an ``AccessTokenSource``: a fixed token (a legacy custom app's), or
 ``ClientCredentialsToken`` (``shopify_auth``), which fetches 24-hour tokens and renews them. A 401
 gets one renewal and one resend, which is safe even for a mutation: Shopify applied nothing.
+
+A bulk operation is followed by id until it ends. Its result is a pre-signed storage link on
+another host, valid seven days: it is fetched without the token, never logged or shown in an
+exception (it is a credential), parsed by polars in chunks, and its lines, which come in no
+particular order (``groupObjects: false``), are joined by ``__parentId``.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
 
+import polars as pl
 import requests
 from graphql import FieldNode, OperationDefinitionNode, SelectionSetNode, parse
 from graphql.utilities import value_from_ast_untyped
 
+from lnb_pipeline.clients.redaction import REDACTED
 from lnb_pipeline.clients.retry import RetryPolicy
 from lnb_pipeline.clients.shopify_queries import (
     BULK_CANCEL_MUTATION,
@@ -38,6 +47,15 @@ MAX_PAGE_SIZE = 250
 MAX_THROTTLED_RETRIES = 20
 PROGRESS_LOG_SECONDS = 10.0
 RETRYABLE_STATUSES = (500, 502, 503, 504)
+BULK_ACTIVE_STATUSES = ("CREATED", "RUNNING", "CANCELING")
+BULK_PARENT_ID = "__parentId"
+BULK_CHUNK_BYTES = 4 << 20
+"""The result is parsed this much at a time, cut at a line end (larger chunks cost memory, smaller ones time)."""
+BULK_EXPIRED_HINT = "run the read again: a new bulk operation gives a fresh link"
+_SIGNED_QUERY = re.compile(r"\?[^\s'\"<>()]*Signature=[^\s'\"<>()]*")
+_STORAGE_ERROR_CODE = re.compile(r"<Code>([^<]{1,100})</Code>")
+_URLLIB3_LOGGERS_WITH_URLS = ("urllib3.connectionpool", "urllib3.connection", "urllib3.poolmanager",
+                              "urllib3.response", "urllib3.util.retry")
 
 
 class ShopifyError(Exception):
@@ -81,11 +99,13 @@ class ShopifyUserError(ShopifyError):
 
 
 class ShopifyBulkError(ShopifyError):
-    """A bulk operation ended FAILED, CANCELED or EXPIRED, or ran past its timeout."""
+    """A bulk operation ended FAILED, CANCELED or EXPIRED, ran past its timeout, or its result link was
+    refused (expired, most often). ``operation`` carries its result links with their signatures masked."""
 
     def __init__(self, message: str, operation: dict[str, Any]) -> None:
-        super().__init__(message)
-        self.operation = operation
+        super().__init__(redact_signed_links(message))
+        self.operation = {key: redact_signed_links(value) if isinstance(value, str) else value
+                          for key, value in operation.items()}
 
 
 class AccessTokenSource(Protocol):
@@ -395,8 +415,10 @@ class ShopifyClient:
                        max_poll_seconds: float = 10.0) -> dict[str, Any]:
         """Run a bulk query to completion and return the finished ``BulkOperation``.
 
-        Polls with growing intervals; cancels the operation on timeout or interruption so it does
-        not keep running in the shop, and fails loudly on FAILED, CANCELED or EXPIRED.
+        The start answers only ``{id status}`` (CREATED), so the operation is always followed by id
+        until it ends, whatever status the start reported: only a poll carries ``url``. Polls with
+        growing intervals; cancels the operation on timeout or interruption so it does not keep
+        running in the shop, and fails loudly on FAILED, CANCELED or EXPIRED.
         """
         started = self.execute(BULK_RUN_QUERY_MUTATION, {"query": query}, idempotent=False)["bulkOperationRunQuery"]
         if started["userErrors"]:
@@ -404,19 +426,24 @@ class ShopifyClient:
                 e["message"] for e in started["userErrors"]), started["userErrors"])
         operation = started["bulkOperation"]
         operation_id = operation["id"]
-        self._log.info("Shopify bulk operation %s started", operation_id)
+        self._log.info("Shopify bulk operation %s started (%s)", operation_id, operation["status"])
         deadline = self._clock() + timeout_seconds
         interval = first_poll_seconds
         last_log = self._clock()
         try:
-            while operation["status"] in ("CREATED", "RUNNING", "CANCELING"):
+            while True:
                 if self._clock() >= deadline:
                     self._cancel_bulk(operation_id)
                     raise ShopifyBulkError(f"Bulk operation {operation_id} did not finish within {timeout_seconds:g} s "
                                            f"({operation.get('objectCount')} objects so far); it was canceled", operation)
                 self._sleep(min(interval, max(0.0, deadline - self._clock())))
                 interval = min(max_poll_seconds, interval * 1.5)
-                operation = self.execute(BULK_OPERATION_QUERY, {"id": operation_id})["bulkOperation"]
+                polled = self.execute(BULK_OPERATION_QUERY, {"id": operation_id})["bulkOperation"]
+                if polled is None:
+                    raise ShopifyBulkError(f"Shopify no longer knows bulk operation {operation_id}", operation)
+                operation = polled
+                if operation["status"] not in BULK_ACTIVE_STATUSES:
+                    break
                 if self._clock() - last_log >= PROGRESS_LOG_SECONDS:
                     last_log = self._clock()
                     self._log.info("Shopify bulk operation %s: %s, %s objects", operation_id, operation["status"],
@@ -440,44 +467,146 @@ class ShopifyClient:
         except ShopifyError as error:
             self._log.error("Shopify bulk operation %s could not be canceled: %s", operation_id, error)
 
-    def stream_bulk_lines(self, url: str | None) -> Iterator[dict[str, Any]]:
-        """The JSONL result, one object at a time, read as a stream (results can be hundreds of MB).
+    def read_bulk_lines(self, operation: dict[str, Any], schema: Mapping[str, pl.DataType],
+                        parent_columns: Sequence[str | pl.Expr],
+                        child_columns: Sequence[str | pl.Expr]) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """A finished operation's result as two frames: its parent lines (no ``__parentId``) with
+        ``parent_columns``, which must include ``id``, and its child lines with ``__parentId`` and
+        ``child_columns``; ``join_bulk_children`` puts them together.
 
-        The result URL is pre-signed storage: it gets no access token.
+        The JSONL comes from the operation's pre-signed link, on another host: it gets no Shopify
+        token. Polars parses it ``BULK_CHUNK_BYTES`` at a time against ``schema`` (a field missing
+        from a line is null, one not in ``schema`` is dropped) and keeps only the columns asked for,
+        so memory follows the two frames, not the file (hundreds of MB for a large shop). Network
+        failures and 5xx are retried as reads are, from the start of the file; a refused link raises
+        ``ShopifyBulkError`` (expired: ``BULK_EXPIRED_HINT``). Signed links never reach a log line or
+        an exception: they are credentials.
         """
-        if url is None:
-            return
+        columns: dict[str, pl.DataType] = {**schema, BULK_PARENT_ID: pl.String()}
+        projection = _BulkProjection(parent_columns, child_columns)
+        url = operation.get("url")
+        if url is None:  # COMPLETED without a single object: Shopify writes no file
+            return projection.frames(pl.DataFrame(schema=columns))
+        _mask_signed_links_in_urllib3_logs()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._download_lines(operation, url, columns, projection)
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                    _TransientHttpError) as error:
+                reason = redact_signed_links(str(error))
+                if attempt >= self._retry.attempts:
+                    raise ShopifyServerError(f"Downloading the result of bulk operation {operation['id']} failed "
+                                             f"after {attempt} attempt(s): {reason}") from None
+                self._pause(self._retry.delay(attempt), f"bulk result download failed ({reason}); starting again")
+
+    def _download_lines(self, operation: dict[str, Any], url: str, columns: dict[str, pl.DataType],
+                        projection: _BulkProjection) -> tuple[pl.DataFrame, pl.DataFrame]:
+        parents: list[pl.DataFrame] = []
+        children: list[pl.DataFrame] = []
         with requests.get(url, stream=True, timeout=self._timeout) as response:
-            response.raise_for_status()
-            for number, line in enumerate(response.iter_lines(chunk_size=1 << 20), start=1):
-                if not line:
-                    continue
-                try:
-                    yield json.loads(line)
-                except ValueError:
-                    raise ShopifyServerError(f"bulk result line {number} is not JSON") from None
+            if response.status_code in (429, *RETRYABLE_STATUSES):
+                raise _TransientHttpError(f"HTTP {response.status_code}")
+            if response.status_code != 200:
+                raise _refused_download(operation, response)
+            pending = b""
+            for block in response.iter_content(chunk_size=BULK_CHUNK_BYTES):
+                cut = block.rfind(b"\n") + 1
+                text, pending = (pending + block[:cut], block[cut:]) if cut else (b"", pending + block)
+                if text:
+                    projection.add(_parse_jsonl(text, columns, operation["id"]), parents, children)
+            if pending.strip():
+                projection.add(_parse_jsonl(pending, columns, operation["id"]), parents, children)
+        if not parents:
+            return projection.frames(pl.DataFrame(schema=columns))
+        return pl.concat(parents, rechunk=True), pl.concat(children, rechunk=True)
 
 
-def group_bulk_lines(lines: Iterator[dict[str, Any]], child_key: str) -> Iterator[dict[str, Any]]:
-    """Attach child lines (``__parentId``) to their parent under ``child_key``, streaming.
+@dataclass(frozen=True)
+class _BulkProjection:
+    """Splits each parsed chunk into parent and child lines, keeping only the columns asked for."""
 
-    Needs a result made with ``groupObjects: true``, where children follow their parent; a child
-    whose parent is not the line before is an error rather than a silent mis-join.
+    parent_columns: Sequence[str | pl.Expr]
+    child_columns: Sequence[str | pl.Expr]
+
+    def frames(self, lines: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        is_child = pl.col(BULK_PARENT_ID).is_not_null()
+        return (lines.filter(~is_child).select(self.parent_columns),
+                lines.filter(is_child).select(BULK_PARENT_ID, *self.child_columns))
+
+    def add(self, lines: pl.DataFrame, parents: list[pl.DataFrame], children: list[pl.DataFrame]) -> None:
+        parent_lines, child_lines = self.frames(lines)
+        parents.append(parent_lines)
+        children.append(child_lines)
+
+
+def join_bulk_children(parents: pl.DataFrame, children: pl.DataFrame) -> pl.DataFrame:
+    """Each child line beside its parent's columns, one row per child, whatever order the lines came in.
+
+    The project reads with ``groupObjects: false`` (grouping slows operations and raises the chance
+    of timeouts), where a child may come before its parent or long after it: children are matched
+    by ``__parentId`` to the parent's ``id``, never by position. A parent without children keeps
+    one row, its child columns null. Rows follow the parents' order in the file, and each parent's
+    children theirs. A child whose parent never appears, or a parent listed twice, raises
+    ``ShopifyServerError``: dropping or doubling lines would change stock silently.
     """
-    parent: dict[str, Any] | None = None
-    for line in lines:
-        parent_id = line.pop("__parentId", None)
-        if parent_id is None:
-            if parent is not None:
-                yield parent
-            parent = {**line, child_key: []}
-            continue
-        if parent is None or parent.get("id") != parent_id:
-            raise ShopifyServerError(f"bulk result is not grouped: child of {parent_id} after "
-                                     f"{parent.get('id') if parent else 'no parent'}")
-        parent[child_key].append(line)
-    if parent is not None:
-        yield parent
+    if parents.get_column("id").n_unique() != parents.height:
+        doubled = parents.filter(pl.col("id").is_duplicated()).get_column("id")[0]
+        raise ShopifyServerError(f"bulk result lists parent {doubled} more than once")
+    joined = parents.join(children.with_row_index("__child_row"), left_on="id", right_on=BULK_PARENT_ID,
+                          how="left", maintain_order="left_right")
+    if joined.get_column("__child_row").count() != children.height:
+        orphans = children.join(parents, left_on=BULK_PARENT_ID, right_on="id", how="anti")[BULK_PARENT_ID]
+        raise ShopifyServerError(f"bulk result has {orphans.len()} child line(s) whose parent never appears "
+                                 f"(the first names {orphans[0]})")
+    return joined.drop("__child_row")
+
+
+def redact_signed_links(text: str) -> str:
+    """``text`` with the query string of every signed link masked: a pre-signed URL is a credential."""
+    return _SIGNED_QUERY.sub(f"?{REDACTED}", text)
+
+
+class _SignedLinkFilter(logging.Filter):
+    """Masks signed links in urllib3's debug lines, which print each request's full URL."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "Signature=" in message:
+            record.msg, record.args = redact_signed_links(message), None
+        return True
+
+
+def _mask_signed_links_in_urllib3_logs() -> None:
+    for name in _URLLIB3_LOGGERS_WITH_URLS:
+        target = logging.getLogger(name)
+        if not any(isinstance(existing, _SignedLinkFilter) for existing in target.filters):
+            target.addFilter(_SignedLinkFilter())
+
+
+def _refused_download(operation: dict[str, Any], response: requests.Response) -> ShopifyBulkError:
+    """The storage host's refusal, named by its XML error code (Google Cloud Storage answers an expired
+    link 400 ExpiredToken; other refusals are 403)."""
+    found = _STORAGE_ERROR_CODE.search(next(response.iter_content(4096), b"").decode("utf-8", "replace"))
+    code = found.group(1) if found else "no error code"
+    if code == "ExpiredToken":
+        return ShopifyBulkError(f"The result link of bulk operation {operation['id']} has expired (Shopify's links "
+                                f"last 7 days from the end of the operation); {BULK_EXPIRED_HINT}", operation)
+    return ShopifyBulkError(f"The storage host refused the result of bulk operation {operation['id']}: "
+                            f"HTTP {response.status_code} {code}", operation)
+
+
+def _parse_jsonl(data: bytes, columns: dict[str, pl.DataType], operation_id: str) -> pl.DataFrame:
+    """Lines read against ``columns``. A list field is read as JSON text and then decoded: polars
+    (2.1) reads a list of objects inside NDJSON about five times slower than it decodes the text."""
+    lists = {name: dtype for name, dtype in columns.items() if isinstance(dtype, pl.List)}
+    try:
+        lines = pl.read_ndjson(io.BytesIO(data), schema={**columns, **dict.fromkeys(lists, pl.String())})
+        return lines.with_columns(pl.col(name).str.json_decode(dtype) for name, dtype in lists.items())
+    except pl.exceptions.PolarsError as error:
+        raise ShopifyServerError(f"The result of bulk operation {operation_id} is not the JSONL expected: "
+                                 f"{str(error)[:300]}") from None
 
 
 class _TransientHttpError(Exception):

@@ -1,14 +1,24 @@
 """Bulk operations: a query run in the background, its result written as Shopify's JSONL.
 
 Every node of a connection becomes one line; nodes of a nested connection are lines of their own
-carrying ``__parentId``, written after their parent's line. Plain nested objects stay inline.
-The walk compiles each selection once, so 100 000 variants take seconds, not minutes.
+carrying ``__parentId``. Plain nested objects stay inline. With ``groupObjects: true`` a parent's
+children follow it directly. With ``false`` (the schema's default since 2026-01) Shopify promises
+no order, so the sandbox writes lines in blocks of a few parents, a block's child lines either all
+before or all after its parents: children come before their parent, or after it with other parents
+in between, and a client that relies on any order fails here. Parents keep their order, and each
+parent's children theirs. Block sizes and sides come from a generator seeded with the operation's
+number, so a given operation always writes the same file.
+
+The finished file is handed out as a signed link on another host (``storage.BulkStorage``), not by
+the shop. The walk compiles each selection once, so 100 000 variants take seconds, not minutes.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import random
+import shutil
 import tempfile
 import threading
 import time
@@ -34,6 +44,7 @@ from graphql.execution.values import get_argument_values
 from lnb_pipeline.sandbox.shopify.cost import is_connection
 from lnb_pipeline.sandbox.shopify.resolvers import RESOLVERS, SOURCES, Context
 from lnb_pipeline.sandbox.shopify.state import gid, now_iso
+from lnb_pipeline.sandbox.shopify.storage import RESULT_URL_TTL_SECONDS, BulkStorage
 
 MAX_CONNECTIONS = 5
 MAX_CONNECTION_DEPTH = 2
@@ -41,6 +52,8 @@ MAX_RUNNING_QUERIES = 5
 BULK_ERROR_CODES = ("ACCESS_DENIED", "INTERNAL_SERVER_ERROR", "TIMEOUT")
 CANCEL_CHECK_EVERY = 500
 FINAL_STATUSES = ("COMPLETED", "FAILED", "CANCELED", "EXPIRED")
+UNGROUPED_BLOCK_ROOTS = (1, 16)
+"""Fewest and most parents per block of ungrouped output."""
 
 
 class BulkQueryError(ValueError):
@@ -69,18 +82,24 @@ class BulkSettings:
 
     delay_seconds: float = 0.0
     fail_with: str | None = None
+    url_ttl_seconds: int = RESULT_URL_TTL_SECONDS
+    """How long, at least, result links stay valid from the end of the operation."""
 
 
 class BulkOperations:
     """Every bulk operation of one shop, and the threads running them."""
 
     def __init__(self, schema: GraphQLSchema, context_factory: Callable[[], Context],
-                 url_for: Callable[[str], str]) -> None:
+                 url_for: Callable[[str], str] | None = None, *, storage: BulkStorage | None = None) -> None:
+        """``url_for`` is ignored (results are served by ``storage``, by default a new ``BulkStorage``
+        on 127.0.0.1 named ``localhost``); it stays accepted until api.py stops passing it."""
         self._schema = schema
         self._context_factory = context_factory
-        self._url_for = url_for
+        self.storage = storage or BulkStorage()
         self._lock = threading.Lock()
         self._operations: dict[str, dict[str, Any]] = {}
+        self._objects: dict[str, str] = {}
+        """Operation id -> name of its result in ``storage``, to expire the link with the operation."""
         self._cancel_requested: set[str] = set()
         self._numbers = itertools.count(1)
         self._directory = Path(tempfile.mkdtemp(prefix="lnb-sandbox-bulk-"))
@@ -96,15 +115,30 @@ class BulkOperations:
             return dict(operation) if operation else None
 
     def result_file(self, operation_id: str) -> Path | None:
-        path = self._directory / f"{operation_id.rsplit('/', 1)[-1]}.jsonl"
+        path = self._path(operation_id)
         return path if path.is_file() else None
 
+    def _path(self, operation_id: str) -> Path:
+        return self._directory / f"{operation_id.rsplit('/', 1)[-1]}.jsonl"
+
     def clear(self) -> None:
+        """Forget every operation and delete its file (results can be hundreds of MB; a running operation
+        deletes its own as it stops); old links then answer NoSuchKey."""
         with self._lock:
-            for operation_id in self._operations:
+            for operation_id, operation in self._operations.items():
                 self._cancel_requested.add(operation_id)
+                if operation["status"] in FINAL_STATUSES:
+                    self._path(operation_id).unlink(missing_ok=True)
             self._operations.clear()
+            self._objects.clear()
+        self.storage.forget_all()
         self.settings = BulkSettings()
+
+    def close(self) -> None:
+        """Stop the storage server and delete every result."""
+        self.clear()
+        self.storage.close()
+        shutil.rmtree(self._directory, ignore_errors=True)
 
     def expire(self, operation_id: str) -> bool:
         """What Shopify does seven days on: the status turns EXPIRED and the result URL stops working."""
@@ -113,13 +147,18 @@ class BulkOperations:
             if operation is None or operation["status"] != "COMPLETED":
                 return False
             operation.update(status="EXPIRED", url=None, partialDataUrl=None)
-        path = self.result_file(operation_id)
-        if path is not None:
-            path.unlink()
+            name = self._objects.get(operation_id)
+        if name is not None:
+            self.storage.expire(name)
+        self._path(operation_id).unlink(missing_ok=True)
         return True
 
-    def start(self, query: str) -> dict[str, Any]:
-        """Validate and launch a bulk query; raises ``BulkQueryError`` with Shopify's reason."""
+    def start(self, query: str, group_objects: bool = False) -> dict[str, Any]:
+        """Validate and launch a bulk query; raises ``BulkQueryError`` with Shopify's reason.
+
+        The answer is the operation as created (status CREATED), copied before its thread starts:
+        copied after, it could already be RUNNING or COMPLETED, which Shopify never answers here.
+        """
         operation_node, fields = self._compile(query)
         with self._lock:
             running = [op for op in self._operations.values() if op["status"] in ("CREATED", "RUNNING")]
@@ -133,9 +172,10 @@ class BulkOperations:
                 "fileSize": None, "url": None, "partialDataUrl": None, "query": query, "type": "QUERY",
             }
             self._operations[operation["id"]] = operation
-        threading.Thread(target=self._run, args=(operation["id"], fields), daemon=True,
+            created = dict(operation)
+        threading.Thread(target=self._run, args=(operation["id"], number, fields, group_objects), daemon=True,
                          name=f"bulk-{number}").start()
-        return dict(operation)
+        return created
 
     def cancel(self, operation_id: str) -> dict[str, Any]:
         with self._lock:
@@ -206,9 +246,9 @@ class BulkOperations:
             compiled.append(CompiledField(key, name, named.name, args, kind, children, resolver))
         return compiled
 
-    def _run(self, operation_id: str, fields: list[CompiledField]) -> None:
+    def _run(self, operation_id: str, number: int, fields: list[CompiledField], group_objects: bool) -> None:
         self._update(operation_id, status="RUNNING")
-        path = self._directory / f"{operation_id.rsplit('/', 1)[-1]}.jsonl"
+        path = self._path(operation_id)
         context = self._context_factory()
         counts = {"objects": 0, "roots": 0}
         settings = self.settings
@@ -216,16 +256,24 @@ class BulkOperations:
             if settings.delay_seconds:
                 self._sleep_unless_canceled(operation_id, settings.delay_seconds)
             with path.open("w", encoding="utf-8") as out:
-                writer = _LineWriter(out, context, counts, lambda: self._check(operation_id, counts, settings))
-                writer.write_root(fields)
+                output = _GroupedOutput(out) if group_objects else _UngroupedOutput(out, random.Random(number))
+                writer = _LineWriter(output, context, counts, lambda: self._check(operation_id, counts, settings))
+                try:
+                    writer.write_root(fields)
+                finally:
+                    output.flush()
+            if operation_id in self._cancel_requested:  # after the last check: too small a result to meet one
+                raise _Canceled()
         except _Canceled:
+            path.unlink(missing_ok=True)
             self._update(operation_id, status="CANCELED", completedAt=now_iso(),
                          objectCount=str(counts["objects"]), rootObjectCount=str(counts["roots"]))
             return
         except _InjectedFailure as failure:
             self._update(operation_id, status="FAILED", errorCode=failure.code, completedAt=now_iso(),
                          objectCount=str(counts["objects"]), rootObjectCount=str(counts["roots"]),
-                         partialDataUrl=self._url_for(operation_id) if counts["objects"] else None)
+                         partialDataUrl=self._publish(operation_id, number, path, settings)
+                         if counts["objects"] else None)
             return
         except Exception:  # a sandbox bug must surface as a failed operation, as Shopify's would
             self._update(operation_id, status="FAILED", errorCode="INTERNAL_SERVER_ERROR", completedAt=now_iso())
@@ -234,8 +282,17 @@ class BulkOperations:
         self._update(
             operation_id, status="COMPLETED", completedAt=now_iso(), objectCount=str(counts["objects"]),
             rootObjectCount=str(counts["roots"]), fileSize=str(path.stat().st_size) if has_data else None,
-            url=self._url_for(operation_id) if has_data else None,
+            url=self._publish(operation_id, number, path, settings) if has_data else None,
         )
+
+    def _publish(self, operation_id: str, number: int, path: Path, settings: BulkSettings) -> str | None:
+        """A signed link to the result, valid ``url_ttl_seconds`` from now; None if the shop was reset meanwhile."""
+        published = self.storage.publish(path, f"bulk-{number}.jsonl", settings.url_ttl_seconds)
+        with self._lock:
+            if operation_id not in self._operations:
+                return None
+            self._objects[operation_id] = published.name
+        return published.url
 
     def _sleep_unless_canceled(self, operation_id: str, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -290,11 +347,57 @@ def _connections(fields: list[CompiledField], depth: int) -> Iterator[tuple[Comp
             yield from _connections(compiled.children, depth)
 
 
-class _LineWriter:
-    """Writes JSONL lines: a connection node, then its nested connections' nodes."""
+class _GroupedOutput:
+    """``groupObjects: true``: every line as it comes, so children follow their parent."""
 
-    def __init__(self, out: IO[str], context: Context, counts: dict[str, int], check: Callable[[], None]) -> None:
+    def __init__(self, out: IO[str]) -> None:
         self._out = out
+
+    def root(self, text: str) -> None:
+        self._out.write(text)
+
+    def child(self, text: str) -> None:
+        self._out.write(text)
+
+    def flush(self) -> None:
+        """Nothing held back."""
+
+
+class _UngroupedOutput:
+    """``groupObjects: false``: blocks of 1 to 16 parents, each block's child lines before or after them."""
+
+    def __init__(self, out: IO[str], rng: random.Random) -> None:
+        self._out = out
+        self._rng = rng
+        self._roots: list[str] = []
+        self._children: list[str] = []
+        self._block = rng.randint(*UNGROUPED_BLOCK_ROOTS)
+
+    def root(self, text: str) -> None:
+        """A new parent: the block is written first if full, so a block never splits a parent's children."""
+        if len(self._roots) >= self._block:
+            self.flush()
+            self._block = self._rng.randint(*UNGROUPED_BLOCK_ROOTS)
+        self._roots.append(text)
+
+    def child(self, text: str) -> None:
+        self._children.append(text)
+
+    def flush(self) -> None:
+        """Also called when the walk stops early, so partial data holds every line counted."""
+        first, then = (self._children, self._roots) if self._rng.random() < 0.5 else (self._roots, self._children)
+        self._out.writelines(first)
+        self._out.writelines(then)
+        self._children.clear()
+        self._roots.clear()
+
+
+class _LineWriter:
+    """Walks the query: each connection node, then its nested connections' nodes, to ``output``."""
+
+    def __init__(self, output: _GroupedOutput | _UngroupedOutput, context: Context, counts: dict[str, int],
+                 check: Callable[[], None]) -> None:
+        self._output = output
         self._context = context
         self._counts = counts
         self._check = check
@@ -314,8 +417,9 @@ class _LineWriter:
             line = self._project(item, node_fields, deferred)
             if parent_id is not None:
                 line["__parentId"] = parent_id
-            self._out.write(self._encode(line))
-            self._out.write("\n")
+                self._output.child(self._encode(line) + "\n")
+            else:
+                self._output.root(self._encode(line) + "\n")
             self._counts["objects"] += 1
             if root:
                 self._counts["roots"] += 1
