@@ -29,10 +29,11 @@ import requests
 from lnb_pipeline.definitions import defs
 from lnb_pipeline.defs.alerts import (
     ALERTS_OFF,
-    alert_settings_from_env,
+    AlertSettings,
     lnb_blocked_orders_alert,
     lnb_run_failure_alert,
 )
+from lnb_pipeline.defs.env import from_environment
 from lnb_pipeline.defs.orders.assets import BLOCKED_REASONS
 from lnb_pipeline.sandbox import Sandbox
 
@@ -147,7 +148,7 @@ def _failure_alert(instance: dg.DagsterInstance, run_id: str,
     [failure] = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
     context = dg.build_run_status_sensor_context(
         sensor_name="lnb_run_failure_alert", dagster_event=failure.event_log_entry.dagster_event,
-        dagster_instance=instance, dagster_run=run, resources={"alert_settings": alert_settings_from_env()})
+        dagster_instance=instance, dagster_run=run, resources={"alert_settings": from_environment(AlertSettings)})
     if log is not None:
         context.log.addHandler(log)  # the failure context the sensor receives keeps this logger
     return lnb_run_failure_alert(context)
@@ -156,7 +157,7 @@ def _failure_alert(instance: dg.DagsterInstance, run_id: str,
 def _blocked_tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult | dg.SkipReason:
     """One tick of ``lnb_blocked_orders_alert`` from ``cursor``, settings from the environment."""
     context = dg.build_sensor_context(instance=instance, cursor=cursor,
-                                      resources={"alert_settings": alert_settings_from_env()})
+                                      resources={"alert_settings": from_environment(AlertSettings)})
     return lnb_blocked_orders_alert(context)
 
 

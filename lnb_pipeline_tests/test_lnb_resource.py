@@ -10,11 +10,8 @@ import pytest
 import requests
 
 from lnb_pipeline.clients.lenewblack import DEFAULT_BASE_URL
-from lnb_pipeline.defs.lenewblack.resources import (
-    LeNewBlackResource,
-    LnbSettingsError,
-    lenewblack_resource_from_env,
-)
+from lnb_pipeline.defs.env import from_environment
+from lnb_pipeline.defs.lenewblack.resources import LeNewBlackResource, LnbSettingsError
 from lnb_pipeline.sandbox import Sandbox, start_sandbox
 
 LNB_VARIABLES = ("LNB_BASE_URL", "LNB_CLIENT_ID", "LNB_CLIENT_SECRET")
@@ -92,7 +89,7 @@ def test_lnb_time_zone_comes_from_lnb_api_timezone_and_defaults_to_paris(
 ) -> None:
     if value is not None:
         monkeypatch.setenv(TIMEZONE_VARIABLE, value)
-    result = dg.materialize([lnb_time_zones], resources={"lnb": lenewblack_resource_from_env()})
+    result = dg.materialize([lnb_time_zones], resources={"lnb": from_environment(LeNewBlackResource)})
     assert result.output_for_node("lnb_time_zones") == (expected, expected)
 
 
@@ -105,20 +102,20 @@ def test_bad_time_zone_is_refused_naming_the_variable() -> None:
 
 
 def test_resource_from_env_reads_lnb(lnb_env: Sandbox) -> None:
-    result = dg.materialize([lnb_retailer_count], resources={"lnb": lenewblack_resource_from_env()})
+    result = dg.materialize([lnb_retailer_count], resources={"lnb": from_environment(LeNewBlackResource)})
     assert result.success
     assert result.output_for_node("lnb_retailer_count") == 18
 
 
 def test_base_url_defaults_to_lnb_when_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LNB_BASE_URL", raising=False)
-    assert lenewblack_resource_from_env().base_url == DEFAULT_BASE_URL
+    assert from_environment(LeNewBlackResource).base_url == DEFAULT_BASE_URL
 
 
 def test_missing_client_id_fails_before_any_call(lnb_env: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LNB_CLIENT_ID")
     with pytest.raises(dg.DagsterInvalidConfigError, match='environment variable "LNB_CLIENT_ID" which is not set'):
-        dg.materialize([lnb_retailer_count], resources={"lnb": lenewblack_resource_from_env()})
+        dg.materialize([lnb_retailer_count], resources={"lnb": from_environment(LeNewBlackResource)})
     assert api_requests(lnb_env) == 0
 
 
@@ -137,7 +134,7 @@ def test_malformed_setting_fails_at_setup_naming_the_variable(
 ) -> None:
     monkeypatch.setenv(variable, value)
     result = dg.materialize(
-        [lnb_retailer_count], resources={"lnb": lenewblack_resource_from_env()}, raise_on_error=False
+        [lnb_retailer_count], resources={"lnb": from_environment(LeNewBlackResource)}, raise_on_error=False
     )
     assert not result.success
     init_failures = [e for e in result.all_events if e.event_type_value == "RESOURCE_INIT_FAILURE"]

@@ -1,6 +1,6 @@
 """``ShopifyResource`` in real ``dg.materialize`` runs against the Shopify sandbox.
 
-Settings come from the environment, as ``shopify_resource_from_env()`` reads them, and a missing,
+Settings come from the environment, as ``from_environment(ShopifyResource)`` reads them, and a missing,
 conflicting or malformed one must stop the run at resource setup with a message naming the variable,
 before any request reaches Shopify. With a Dev Dashboard app's client credentials, a run fetches one
 token for all its clients, and neither the secret nor that token reaches Dagster's logs.
@@ -15,10 +15,8 @@ import requests
 
 from lnb_pipeline.clients.shopify_queries import SHOP_QUERY
 from lnb_pipeline.defs.inventory.assets import shopify_locations
-from lnb_pipeline.defs.shopify.resources import (
-    ShopifyResource,
-    shopify_resource_from_env,
-)
+from lnb_pipeline.defs.env import from_environment
+from lnb_pipeline.defs.shopify.resources import ShopifyResource
 from lnb_pipeline.sandbox import Sandbox, start_sandbox
 from lnb_pipeline.sandbox.shopify.api import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
@@ -91,7 +89,7 @@ def shop_name(context: dg.AssetExecutionContext, shopify: ShopifyResource) -> st
 
 
 def materialize_shop_name() -> dg.ExecuteInProcessResult:
-    return dg.materialize([shop_name], resources={"shopify": shopify_resource_from_env()}, raise_on_error=False)
+    return dg.materialize([shop_name], resources={"shopify": from_environment(ShopifyResource)}, raise_on_error=False)
 
 
 @pytest.mark.parametrize(("api_version", "path"), [
@@ -150,7 +148,7 @@ def test_credentials_other_than_one_complete_way_fail_at_setup_naming_the_variab
 def test_variable_unset_after_load_fails_naming_it(shopify_env: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     """A variable bound when the definitions loaded must still be set when the run starts; an unset
     ``dg.EnvVar`` fails config resolution, which Dagster raises even with ``raise_on_error=False``."""
-    resource = shopify_resource_from_env()
+    resource = from_environment(ShopifyResource)
     monkeypatch.delenv("SHOPIFY_ACCESS_TOKEN")
     with pytest.raises(dg.DagsterInvalidConfigError,
                        match='environment variable "SHOPIFY_ACCESS_TOKEN" which is not set'):
@@ -192,7 +190,7 @@ def test_wrong_client_secret_fails_the_run_naming_the_client_id_only(
     wrong_secret = "shopify-wrong-secret-5f0c2a"
     monkeypatch.setenv("SHOPIFY_CLIENT_SECRET", wrong_secret)
     instance = dg.DagsterInstance.ephemeral()
-    result = dg.materialize([shop_name], resources={"shopify": shopify_resource_from_env()},
+    result = dg.materialize([shop_name], resources={"shopify": from_environment(ShopifyResource)},
                             instance=instance, raise_on_error=False)
     assert not result.success
     texts = run_texts(result, instance)

@@ -21,17 +21,14 @@ from urllib.parse import urlsplit
 
 import dagster as dg
 import requests
-from pydantic import Field
 
 from lnb_pipeline.clients.redaction import redact
 from lnb_pipeline.clients.retry import RetryPolicy
-from lnb_pipeline.defs.env import fields_from_env
+from lnb_pipeline.defs.env import for_definitions
 from lnb_pipeline.defs.orders.assets import BLOCKED_REASONS
+from lnb_pipeline.settings import SECRET_VARIABLES, SETTINGS, read_setting, setting_field
 
-DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"
 ALERTS_OFF = "LNB_ALERT_WEBHOOK_URL is not set: alerts are off"
-SECRET_VARIABLES = ("SHOPIFY_ACCESS_TOKEN", "SHOPIFY_CLIENT_SECRET", "LNB_CLIENT_SECRET")
-"""Settings whose values must never leave in an alert, whatever error message carried them."""
 WEBHOOK_TIMEOUT_SECONDS = 10
 WEBHOOK_RETRY = RetryPolicy(attempts=3)
 """The first try and two retries, full-jitter backoff (at most 0.5 s, then 1 s)."""
@@ -48,18 +45,16 @@ MAX_REMEMBERED_ORDERS = 5000
 class AlertSettings(dg.ConfigurableResource):
     """Where alerts go and how they link back to Dagster."""
 
-    webhook_url: str = Field(default="",
-                             description="LNB_ALERT_WEBHOOK_URL: alerts are POSTed there as JSON; empty = alerts off.")
-    dagster_url: str = Field(default=DEFAULT_DAGSTER_URL,
-                             description="LNB_DAGSTER_URL: the Dagster UI's address, for the run links in alerts.")
+    webhook_url: str = setting_field("LNB_ALERT_WEBHOOK_URL")
+    dagster_url: str = setting_field("LNB_DAGSTER_URL")
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """A malformed URL fails the sensor tick naming the variable, rather than every alert silently."""
         if self.enabled and not _is_http_url(self.webhook_url):
             raise ValueError("LNB_ALERT_WEBHOOK_URL must be an http(s) URL (value not shown: it may hold a key)")
         if not _is_http_url(self.dagster_url):
-            raise ValueError(f"LNB_DAGSTER_URL must be an http(s) URL such as {DEFAULT_DAGSTER_URL}, "
-                             f"got {self.dagster_url!r}")
+            example = SETTINGS["LNB_DAGSTER_URL"].default
+            raise ValueError(f"LNB_DAGSTER_URL must be an http(s) URL such as {example}, got {self.dagster_url!r}")
 
     @property
     def enabled(self) -> bool:
@@ -241,17 +236,6 @@ def lnb_blocked_orders_alert(context: dg.SensorEvaluationContext,
 
 # --- definitions --------------------------------------------------------------------------------
 
-_FIELDS = {
-    "webhook_url": ("LNB_ALERT_WEBHOOK_URL", str),
-    "dagster_url": ("LNB_DAGSTER_URL", str),
-}
-
-
-def alert_settings_from_env() -> AlertSettings:
-    """Settings bound to their environment variables where set (resolved at each tick), defaults elsewhere."""
-    return AlertSettings(**fields_from_env(_FIELDS))
-
-
 @functools.cache
 def _log_alerts_off() -> None:
     """Once per process: a code server or a validation loads the definitions more than once."""
@@ -261,7 +245,7 @@ def _log_alerts_off() -> None:
 @dg.definitions
 def alerts() -> dg.Definitions:
     """The two alert sensors and their settings; says once when alerts are off."""
-    if not os.environ.get("LNB_ALERT_WEBHOOK_URL", "").strip():
+    if not read_setting("LNB_ALERT_WEBHOOK_URL", str).value:
         _log_alerts_off()
     return dg.Definitions(sensors=[lnb_run_failure_alert, lnb_blocked_orders_alert],
-                          resources={"alert_settings": alert_settings_from_env()})
+                          resources={"alert_settings": for_definitions(AlertSettings)})

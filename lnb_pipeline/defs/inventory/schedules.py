@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
-DEFAULT_STOCK_CRON = "*/30 * * * *"
-DEFAULT_TIMEZONE = "UTC"
+from lnb_pipeline.defs.env import described
+from lnb_pipeline.settings import raise_problems, read_setting
+
 FLOW_TAG = "lnb_pipeline/flow"
 """Run tag the run queue limits on (one run per flow at a time; see dagster.yaml)."""
+STOCK_CRON = read_setting("LNB_STOCK_CRON", str)
+TIMEZONE = read_setting("LNB_TIMEZONE", str)
 
 inventory_sync = dg.define_asset_job(
     name="inventory_sync",
@@ -20,11 +21,17 @@ inventory_sync = dg.define_asset_job(
     tags={FLOW_TAG: "inventory", "dagster/retry_strategy": "ALL_STEPS"},
 )
 
-inventory_sync_schedule = dg.ScheduleDefinition(
+
+@dg.schedule(
     name="inventory_sync_schedule",
     job=inventory_sync,
-    cron_schedule=os.environ.get("LNB_STOCK_CRON", DEFAULT_STOCK_CRON),
-    execution_timezone=os.environ.get("LNB_TIMEZONE", DEFAULT_TIMEZONE),
+    cron_schedule=STOCK_CRON.value,
+    execution_timezone=TIMEZONE.value,
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Pushes Shopify stock to LNB on LNB_STOCK_CRON (default every 30 minutes) in LNB_TIMEZONE.",
+    description=described("Pushes Shopify stock to LNB on LNB_STOCK_CRON (default every 30 minutes) in LNB_TIMEZONE.",
+                          STOCK_CRON, TIMEZONE),
 )
+def inventory_sync_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """A malformed timing setting fails each tick, naming the variable, rather than the code location."""
+    raise_problems(STOCK_CRON, TIMEZONE)
+    return dg.RunRequest()

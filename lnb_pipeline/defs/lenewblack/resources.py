@@ -7,12 +7,12 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import dagster as dg
-from pydantic import Field, PrivateAttr
+from pydantic import PrivateAttr
 
 from lnb_pipeline.clients.lenewblack import DEFAULT_BASE_URL, LnbClient
-from lnb_pipeline.clients.lnb_time import DEFAULT_LNB_TIMEZONE, lnb_timezone
+from lnb_pipeline.clients.lnb_time import lnb_timezone
 from lnb_pipeline.clients.retry import RetryPolicy
-from lnb_pipeline.defs.env import fields_from_env
+from lnb_pipeline.settings import setting_field
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 
@@ -24,16 +24,13 @@ class LnbSettingsError(ValueError):
 class LeNewBlackResource(dg.ConfigurableResource):
     """Le New Black's Wholesale API v2. Hands out ``LnbClient``s that log through Dagster."""
 
-    base_url: str = Field(default=DEFAULT_BASE_URL, description="LNB_BASE_URL: the API root, http(s).")
-    client_id: str = Field(description="LNB_CLIENT_ID: the OAuth2 client id LNB issued.")
-    client_secret: str = Field(description="LNB_CLIENT_SECRET: the OAuth2 client secret LNB issued.")
-    batch_size: int = Field(default=500, description="Stock rows per /multi/inventory call.")
-    timeout_seconds: float = Field(default=60, description="Read timeout of one call, in seconds.")
-    max_retries: int = Field(default=3, description="Retries of a transient failure, after the first try.")
-    api_timezone: str = Field(
-        default=DEFAULT_LNB_TIMEZONE,
-        description="LNB_API_TIMEZONE: the IANA time zone of LNB's zone-less timestamps (e.g. 2026-03-02 14:05:00), "
-                    "and of datetime filters sent to LNB. Assumed Europe/Paris: LNB is a French company.")
+    base_url: str = setting_field("LNB_BASE_URL")
+    client_id: str = setting_field("LNB_CLIENT_ID")
+    client_secret: str = setting_field("LNB_CLIENT_SECRET")
+    batch_size: int = setting_field("lenewblack.batch_size")
+    timeout_seconds: float = setting_field("lenewblack.timeout_seconds")
+    max_retries: int = setting_field("lenewblack.max_retries")
+    api_timezone: str = setting_field("LNB_API_TIMEZONE")
 
     _logger: logging.Logger | None = PrivateAttr(default=None)
 
@@ -88,12 +85,3 @@ class LeNewBlackResource(dg.ConfigurableResource):
             logger=logger or self._logger,
         )
 
-
-def lenewblack_resource_from_env() -> LeNewBlackResource:
-    """The resource reading ``LNB_CLIENT_ID``/``LNB_CLIENT_SECRET`` (and ``LNB_BASE_URL``,
-    ``LNB_API_TIMEZONE`` when set) at run time, so secrets never sit in the definitions."""
-    return LeNewBlackResource(
-        client_id=dg.EnvVar("LNB_CLIENT_ID"),
-        client_secret=dg.EnvVar("LNB_CLIENT_SECRET"),
-        **fields_from_env({"base_url": ("LNB_BASE_URL", str), "api_timezone": ("LNB_API_TIMEZONE", str)}),
-    )

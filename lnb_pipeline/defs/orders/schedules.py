@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 
 import dagster as dg
 
+from lnb_pipeline.defs.env import described
 from lnb_pipeline.defs.inventory.assets import shopify_inventory_levels, shopify_locations
-from lnb_pipeline.defs.inventory.schedules import DEFAULT_TIMEZONE, FLOW_TAG
+from lnb_pipeline.defs.inventory.schedules import FLOW_TAG
 from lnb_pipeline.defs.lenewblack.resources import LeNewBlackResource
 from lnb_pipeline.defs.orders.settings import OrderFlowSettings
+from lnb_pipeline.settings import raise_problems, read_setting
 
-DEFAULT_ORDERS_CRON = "0 * * * *"
-DEFAULT_SENSOR_SECONDS = 60
+ORDERS_CRON = read_setting("LNB_ORDERS_CRON", str)
+TIMEZONE = read_setting("LNB_TIMEZONE", str)
+SENSOR_SECONDS = read_setting("LNB_ORDERS_SENSOR_SECONDS", int)
 SHOPIFY_READ = (shopify_locations, shopify_inventory_levels)
 """The stock flow's Shopify read, whose variants the order lines are matched to."""
 
@@ -30,28 +32,33 @@ orders_export = dg.define_asset_job(
     tags={FLOW_TAG: "orders", "dagster/retry_strategy": "ALL_STEPS"},
 )
 
+
 @dg.schedule(
     name="orders_export_schedule",
     job=orders_export,
-    cron_schedule=os.environ.get("LNB_ORDERS_CRON", DEFAULT_ORDERS_CRON),
-    execution_timezone=os.environ.get("LNB_TIMEZONE", DEFAULT_TIMEZONE),
+    cron_schedule=ORDERS_CRON.value,
+    execution_timezone=TIMEZONE.value,
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Exports every order in LNB_ORDER_EXPORT_STATUS on LNB_ORDERS_CRON (default hourly), "
-                "blocked ones included once fixed.",
+    description=described("Exports every order in LNB_ORDER_EXPORT_STATUS on LNB_ORDERS_CRON (default hourly) in "
+                          "LNB_TIMEZONE, blocked ones included once fixed.", ORDERS_CRON, TIMEZONE),
 )
 def orders_export_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """A malformed timing setting fails each tick, naming the variable, rather than the code location."""
+    raise_problems(ORDERS_CRON, TIMEZONE)
     return dg.RunRequest()
 
 
 @dg.sensor(
     job=orders_export,
-    minimum_interval_seconds=int(os.environ.get("LNB_ORDERS_SENSOR_SECONDS", DEFAULT_SENSOR_SECONDS)),
+    minimum_interval_seconds=SENSOR_SECONDS.value,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Starts an export when orders enter LNB_ORDER_EXPORT_STATUS (polls LNB every LNB_ORDERS_SENSOR_SECONDS).",
+    description=described("Starts an export when orders enter LNB_ORDER_EXPORT_STATUS (polls LNB every "
+                          "LNB_ORDERS_SENSOR_SECONDS).", SENSOR_SECONDS),
 )
 def lnb_orders_sensor(context: dg.SensorEvaluationContext, lenewblack: LeNewBlackResource,
                       order_flow_settings: OrderFlowSettings) -> dg.SensorResult | dg.SkipReason:
     """Cursor: the newest ``update_time`` seen and the references seen at that instant (LNB filters are inclusive)."""
+    raise_problems(SENSOR_SECONDS)
     cursor = json.loads(context.cursor) if context.cursor else {"update_time": None, "references": []}
     status = order_flow_settings.order_settings().export_status
     orders = lenewblack.get_client(context.log).iter_orders(status=status, update_time_from=cursor["update_time"])

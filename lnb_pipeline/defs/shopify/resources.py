@@ -8,14 +8,13 @@ import threading
 from urllib.parse import urlsplit
 
 import dagster as dg
-from pydantic import Field, PrivateAttr
+from pydantic import PrivateAttr
 
 from lnb_pipeline.clients.retry import RetryPolicy
 from lnb_pipeline.clients.shopify import ShopifyClient
 from lnb_pipeline.clients.shopify_auth import ClientCredentialsToken
-from lnb_pipeline.defs.env import fields_from_env
+from lnb_pipeline.settings import setting_field
 
-DEFAULT_API_VERSION = "2026-04"
 CONNECT_TIMEOUT_SECONDS = 10.0
 CREDENTIALS_CHOICE = "set either SHOPIFY_ACCESS_TOKEN, or SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET"
 _API_VERSION = re.compile(r"^\d{4}-(01|04|07|10)$|^unstable$")
@@ -29,20 +28,13 @@ class ShopifyResource(dg.ConfigurableResource):
     every client of a run shares one such token.
     """
 
-    shop_url: str = Field(description="SHOPIFY_SHOP_URL: https://<shop>.myshopify.com, or the sandbox's URL.")
-    access_token: str | None = Field(
-        default=None,
-        description="SHOPIFY_ACCESS_TOKEN: a fixed Admin API access token (shpat_…, from a custom app created in "
-                    "the Shopify admin before 2026). Give it or SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET.")
-    client_id: str | None = Field(
-        default=None,
-        description="SHOPIFY_CLIENT_ID: the Dev Dashboard app's client id, with SHOPIFY_CLIENT_SECRET instead of "
-                    "SHOPIFY_ACCESS_TOKEN; its expiring access tokens are then fetched and renewed automatically.")
-    client_secret: str | None = Field(
-        default=None, description="SHOPIFY_CLIENT_SECRET: the Dev Dashboard app's client secret (with SHOPIFY_CLIENT_ID).")
-    api_version: str = Field(default=DEFAULT_API_VERSION, description="SHOPIFY_API_VERSION, e.g. 2026-04.")
-    timeout_seconds: float = Field(default=60.0, description="Read timeout of one request, in seconds.")
-    max_attempts: int = Field(default=4, description="Tries per request on transient failures, the first included.")
+    shop_url: str = setting_field("SHOPIFY_SHOP_URL")
+    access_token: str | None = setting_field("SHOPIFY_ACCESS_TOKEN")
+    client_id: str | None = setting_field("SHOPIFY_CLIENT_ID")
+    client_secret: str | None = setting_field("SHOPIFY_CLIENT_SECRET")
+    api_version: str = setting_field("SHOPIFY_API_VERSION")
+    timeout_seconds: float = setting_field("shopify.timeout_seconds")
+    max_attempts: int = setting_field("shopify.max_attempts")
 
     _logger: logging.Logger | None = PrivateAttr(default=None)
     _client_credentials: ClientCredentialsToken | None = PrivateAttr(default=None)
@@ -105,16 +97,3 @@ class ShopifyResource(dg.ConfigurableResource):
                     retry=RetryPolicy(attempts=self.max_attempts), logger=self._logger)
             return self._client_credentials
 
-
-def shopify_resource_from_env() -> ShopifyResource:
-    """The resource as configured by environment variables: secrets are bound as ``dg.EnvVar`` (read
-    only at run time), and only those that are set, so the credentials' choice is left to the run's check."""
-    return ShopifyResource(
-        shop_url=dg.EnvVar("SHOPIFY_SHOP_URL"),
-        **fields_from_env({
-            "access_token": ("SHOPIFY_ACCESS_TOKEN", str),
-            "client_id": ("SHOPIFY_CLIENT_ID", str),
-            "client_secret": ("SHOPIFY_CLIENT_SECRET", str),
-            "api_version": ("SHOPIFY_API_VERSION", str),
-        }),
-    )
