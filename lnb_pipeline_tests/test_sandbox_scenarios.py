@@ -33,6 +33,8 @@ from lnb_pipeline.sandbox.scenario import (
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_PATH = REPO_ROOT / "lnb_pipeline" / "sandbox" / "scenarios" / "example.json"
 RETAILER_REFERENCE_METAFIELD = "lenewblack.retailer_reference"
+CUSTOM_IDS = {("CUSTOMER", "lenewblack", "retailer_reference", "id"), ("ORDER", "lenewblack", "order_reference", "id")}
+"""The metafield definitions every shipped scenario declares: the retailer and order references as custom ids."""
 
 # Field lists from shared/api/lenewblack-wholesale-v2.md: the sandbox serves LNB objects as they are.
 LNB_ORDER_FIELDS = {
@@ -127,6 +129,16 @@ def assert_lnb_shapes(scenario: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------------------------
 # demo
 # --------------------------------------------------------------------------------------------
+
+
+def custom_ids(scenario: dict[str, Any]) -> set[tuple[str, str, str, str]]:
+    return {(d["owner_type"], d["namespace"], d["key"], d["type"]) for d in scenario["metafield_definitions"]}
+
+
+@pytest.mark.parametrize("spec", ["demo", "scale:10", str(EXAMPLE_PATH)], ids=["demo", "scale", "example"])
+def test_shipped_scenarios_declare_the_references_as_custom_ids(spec: str) -> None:
+    """customerByIdentifier / orderByIdentifier work only through a metafield definition of type id."""
+    assert custom_ids(load_scenario(spec)) == CUSTOM_IDS
 
 
 def test_demo_validates_and_is_deterministic() -> None:
@@ -465,6 +477,63 @@ def _on_hand_given(scenario: dict[str, Any]) -> None:
     scenario["products"][0]["variants"][0]["stock"]["1"]["on_hand"] = 14
 
 
+def _definition_for_products(scenario: dict[str, Any]) -> None:
+    scenario["metafield_definitions"][0]["owner_type"] = "PRODUCT"
+
+
+def _definition_namespace_too_short(scenario: dict[str, Any]) -> None:
+    scenario["metafield_definitions"][0]["namespace"] = "ln"
+
+
+def _definition_of_unknown_type(scenario: dict[str, Any]) -> None:
+    scenario["metafield_definitions"][0]["type"] = "colour"
+
+
+def _definition_twice(scenario: dict[str, Any]) -> None:
+    scenario["metafield_definitions"].append(dict(scenario["metafield_definitions"][1], name="again"))
+
+
+def _customer_metafield_without_namespace(scenario: dict[str, Any]) -> None:
+    scenario["customers"][0]["metafields"] = {"retailer_reference": "R001"}
+
+
+def _orders_sharing_a_custom_id(scenario: dict[str, Any]) -> None:
+    scenario["orders"] = [{"id": n, "metafields": {"lenewblack.order_reference": "LNB-1"}} for n in (1, 2)]
+
+
+def _order_in_a_currency_not_enabled(scenario: dict[str, Any]) -> None:
+    scenario["orders"] = [{"id": 1, "currency": "USD", "line_items": [{"variant_id": 11, "presentment_price": "9.00"}]}]
+
+
+def _foreign_order_line_without_presentment_price(scenario: dict[str, Any]) -> None:
+    scenario["shop"]["currencies"] = ["USD"]
+    scenario["orders"] = [{"id": 1, "currency": "USD", "line_items": [{"variant_id": 11, "price": "9.00"}]}]
+
+
+def _impossible_timestamp(scenario: dict[str, Any]) -> None:
+    scenario["products"][0]["updated_at"] = "2026-13-45T00:00:00Z"
+
+
+def _timestamp_without_zone(scenario: dict[str, Any]) -> None:
+    scenario["customers"][0]["created_at"] = "2026-01-05 10:00:00"
+
+
+def _price_as_a_number(scenario: dict[str, Any]) -> None:
+    scenario["products"][0]["variants"][0]["price"] = 59.0
+
+
+def _development_as_text(scenario: dict[str, Any]) -> None:
+    scenario["shop"]["development"] = "yes"
+
+
+def _currency_not_an_iso_code(scenario: dict[str, Any]) -> None:
+    scenario["shop"]["currencies"] = ["euro"]
+
+
+def _scopes_as_text(scenario: dict[str, Any]) -> None:
+    scenario["shop"]["scopes"] = "read_orders,write_orders"
+
+
 @pytest.mark.parametrize(("spoil", "message"), [
     (_stock_at_unknown_location, r"products\[0\]\.variants\[0\]\.stock: unknown location '9'"),
     (_duplicate_variant_id, r"products\[1\]\.variants\[1\]: duplicate id 22"),
@@ -472,6 +541,20 @@ def _on_hand_given(scenario: dict[str, Any]) -> None:
     (_duplicate_lnb_order_reference, r"lnb\.orders: order references must be unique"),
     (_contact_of_unknown_customer, r"customer_id 99 is not a customer"),
     (_on_hand_given, r"unknown quantity 'on_hand'"),
+    (_definition_for_products, r"metafield_definitions\[0\]: owner_type must be one of"),
+    (_definition_namespace_too_short, r"metafield_definitions\[0\]: namespace must be 3-255"),
+    (_definition_of_unknown_type, r"metafield_definitions\[0\]: type must be one of"),
+    (_definition_twice, r"metafield_definitions\[2\]: ORDER lenewblack.order_reference is defined twice"),
+    (_customer_metafield_without_namespace, r"customers\[0\]\.metafields: 'retailer_reference' is not"),
+    (_orders_sharing_a_custom_id, r"orders\[1\]\.metafields: lenewblack.order_reference='LNB-1' is already"),
+    (_order_in_a_currency_not_enabled, r"orders\[0\]: currency 'USD' is not one the shop has enabled"),
+    (_foreign_order_line_without_presentment_price, r"orders\[0\]\.line_items\[0\]: needs presentment_price"),
+    (_impossible_timestamp, r"products\[0\]\.updated_at: '2026-13-45T00:00:00Z' is not a real date and time"),
+    (_timestamp_without_zone, r"customers\[0\]\.created_at: .* is not an ISO-8601 date and time with a zone"),
+    (_price_as_a_number, r"products\[0\]\.variants\[0\]\.price: must be a decimal number in a string"),
+    (_development_as_text, r"shop\.development: must be true or false"),
+    (_scopes_as_text, r"shop\.scopes: must be a list"),
+    (_currency_not_an_iso_code, r"shop: currency and currencies must be ISO 4217 codes"),
 ])
 def test_badly_structured_file_is_refused(
     tmp_path: Path, spoil: Callable[[dict[str, Any]], None], message: str,

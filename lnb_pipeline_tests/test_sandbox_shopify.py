@@ -37,6 +37,12 @@ CHANGED_SINCE = "2025-12-01T00:00:00Z"
 
 SCENARIO: dict[str, Any] = {
     "shop": {"name": "Test Brand", "domain": "test-brand.myshopify.com", "currency": "EUR"},
+    "metafield_definitions": [
+        {"owner_type": "CUSTOMER", "namespace": "lenewblack", "key": "retailer_reference", "type": "id",
+         "name": "LNB retailer reference"},
+        {"owner_type": "ORDER", "namespace": "lenewblack", "key": "order_reference", "type": "id",
+         "name": "LNB order reference"},
+    ],
     "locations": [
         {"id": 1, "name": "Paris Warehouse", "active": True},
         {"id": 2, "name": "Lyon Store", "active": True},
@@ -199,10 +205,11 @@ def plus_server() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def shop(standard_server: SandboxServer) -> ShopClient:
-    """The standard-plan shop with the scenario's data, a full bucket and no faults or bulk settings."""
+    """The standard-plan shop with the scenario's data, a full bucket and no faults or bulk settings.
+    Searches see orders at once: the index lag has tests of its own (test_sandbox_shopify_strict.py)."""
     client = ShopClient(standard_server.url)
     client.reset()
-    client.configure(plan="standard")
+    client.configure(plan="standard", order_search_lag_seconds=0)
     return client
 
 
@@ -211,6 +218,7 @@ def plus_shop(plus_server: SandboxServer) -> ShopClient:
     """A Shopify Plus shop, for what Shopify reserves to Plus (B2B company locations)."""
     client = ShopClient(plus_server.url)
     client.reset()
+    client.configure(order_search_lag_seconds=0)
     return client
 
 
@@ -768,7 +776,10 @@ def test_empty_bucket_throttles_until_the_restore_rate_refills_it(shop: ShopClie
 def test_plan_setting_changes_bucket_and_restore_rate(shop: ShopClient) -> None:
     assert shop.configure(plan="plus") == {"plan": "plus", "restore_rate": 1000.0, "bucket_size": 20000.0,
                                            "bulk_delay_seconds": 0.0, "bulk_fail_with": None,
-                                           "client_id": DEFAULT_CLIENT_ID, "token_lifetime_seconds": 86399}
+                                           "bulk_url_ttl_seconds": 604800,
+                                           "client_id": DEFAULT_CLIENT_ID, "token_lifetime_seconds": 86399,
+                                           "order_search_lag_seconds": 0, "order_rate_window_seconds": 60.0,
+                                           "orders_per_window": 5}
     status = cost_of(shop.answer(SHOP_NAME))["throttleStatus"]
     assert (status["maximumAvailable"], status["restoreRate"]) == (20000.0, 1000.0)
 
@@ -848,11 +859,17 @@ def test_unknown_company_location_is_refused_on_plus(plus_shop: ShopClient) -> N
     assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [(["order", "companyLocationId"], "INVALID")]
 
 
-def test_currency_is_accepted_once_the_shop_enables_it(shop: ShopClient) -> None:
+def test_presentment_currency_is_accepted_once_the_shop_enables_it(shop: ShopClient) -> None:
+    """``currency`` stays the shop's; what the customer pays in is ``presentmentCurrency``."""
+    usd_line = {**line(11, 1), "priceSet": {"shopMoney": {"amount": "45.00", "currencyCode": "EUR"},
+                                            "presentmentMoney": {"amount": "49.50", "currencyCode": "USD"}}}
+    refused = create_order(shop, {"lineItems": [usd_line], "presentmentCurrency": "USD"})
+    assert [(e["field"], e["code"]) for e in refused["userErrors"]] == [(["order", "presentmentCurrency"], "INVALID")]
+
     shop.reset({**SCENARIO, "shop": {**SCENARIO["shop"], "currencies": ["USD"]}})
-    payload = create_order(shop, {"lineItems": [line(11, 1)], "currency": "USD"})
+    payload = create_order(shop, {"lineItems": [usd_line], "presentmentCurrency": "USD"})
     assert payload["userErrors"] == []
-    assert payload["order"]["currencyCode"] == "USD"
+    assert payload["order"]["currencyCode"] == "EUR"
 
 
 @pytest.mark.parametrize(("options", "available", "committed"), [
@@ -990,7 +1007,8 @@ def test_expired_bulk_operation_loses_its_result(shop: ShopClient) -> None:
     assert shop.control("POST", f"bulk/{number}/expire").json() == {"expired": True}
     expired = shop.data(BULK_STATUS, {"id": operation["id"]})["bulkOperation"]
     assert (expired["status"], expired["url"]) == ("EXPIRED", None)
-    assert requests.get(operation["url"], timeout=10).status_code == 404
+    refused = requests.get(operation["url"], timeout=10)
+    assert (refused.status_code, "<Code>ExpiredToken</Code>" in refused.text) == (400, True)
     assert shop.control("POST", f"bulk/{number}/expire").status_code == 409
 
 

@@ -330,6 +330,26 @@ REPRESENTATIVE_DOCUMENTS = {
         mutation { bulkOperationRunQuery(query: "{ productVariants { edges { node { id } } } }") {
           bulkOperation { id status } userErrors { field message code } } }
     """,
+    "custom_ids_and_scopes": """
+        query($reference: String!) {
+          currentAppInstallation { accessScopes { handle } }
+          shop { currencyCode enabledPresentmentCurrencies plan { partnerDevelopment } }
+          metafieldDefinitions(ownerType: ORDER, namespace: "lenewblack", key: "order_reference", first: 1) {
+            nodes { id name namespace key ownerType type { name category } } }
+          orderByIdentifier(identifier: {customId: {namespace: "lenewblack", key: "order_reference",
+                                                    value: $reference}}) {
+            id presentmentCurrencyCode metafield(namespace: "lenewblack", key: "order_reference") { value type }
+            totalPriceSet { shopMoney { amount } presentmentMoney { amount currencyCode } } }
+        }
+    """,
+    "order_create_in_a_presentment_currency": """
+        mutation { orderCreate(order: {
+            presentmentCurrency: USD, processedAt: "2026-01-05T10:00:00Z",
+            metafields: [{namespace: "lenewblack", key: "order_reference", value: "LNB-1", type: "id"}],
+            lineItems: [{variantId: "gid://shopify/ProductVariant/1", quantity: 1, priceSet: {
+              shopMoney: {amount: "45.00", currencyCode: EUR}, presentmentMoney: {amount: "49.50", currencyCode: USD}}}]
+          }) { order { id } userErrors { field message code } } }
+    """,
 }
 
 

@@ -9,7 +9,18 @@ import threading
 
 from lnb_pipeline.sandbox import start_sandbox
 from lnb_pipeline.sandbox.scenario import ScenarioError, load_scenario
+from lnb_pipeline.sandbox.shopify.api import DEFAULT_ORDER_SEARCH_LAG_SECONDS, ShopifyApi
 from lnb_pipeline.sandbox.shopify.cost import PLANS
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not seconds >= 0:
+        raise argparse.ArgumentTypeError("seconds cannot be negative")
+    return seconds
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="Shopify plan: sets the cost bucket and restore rate (default standard)")
     parser.add_argument("--lnb-rps", type=float, default=None,
                         help="LNB requests per second before it answers 429 (default: unlimited)")
+    parser.add_argument("--order-search-lag", type=_seconds, default=DEFAULT_ORDER_SEARCH_LAG_SECONDS,
+                        metavar="SECONDS",
+                        help="how long a new Shopify order stays out of orders(query:) results, as Shopify's "
+                             f"search index lags (default {DEFAULT_ORDER_SEARCH_LAG_SECONDS:g}; 0: none)")
     return parser
 
 
@@ -42,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lnb-sandbox: cannot listen on {args.host} ports {args.shopify_port}/{args.lnb_port}: {error.strerror}",
               file=sys.stderr)
         return 2
+    shopify = sandbox.shopify.api
+    assert isinstance(shopify, ShopifyApi)
+    shopify.start_with(shopify.rules.changed({"order_search_lag_seconds": args.order_search_lag}))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print(f"Shopify sandbox: {sandbox.shopify_url}  (token sandbox-token, plan {args.plan})", flush=True)

@@ -20,6 +20,12 @@ DEMO_SEED = 20260101
 SCALE_SEED = 20260102
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 RETAILER_REFERENCE_METAFIELD = "lenewblack.retailer_reference"
+METAFIELD_DEFINITIONS = (  # custom ids: what customerByIdentifier / orderByIdentifier look up by
+    {"owner_type": "CUSTOMER", "namespace": "lenewblack", "key": "retailer_reference", "type": "id",
+     "name": "LNB retailer reference"},
+    {"owner_type": "ORDER", "namespace": "lenewblack", "key": "order_reference", "type": "id",
+     "name": "LNB order reference"},
+)
 SECONDARY_QUANTITY_NAMES = ("committed", "reserved", "damaged", "safety_stock", "quality_control", "incoming")
 
 COLLECTION_NAME = "SS26"
@@ -403,6 +409,7 @@ class _DemoBuilder:
         inventory = self._build_inventory()
         scenario = {
             "shop": {"name": "Maison Demo", "domain": "maison-demo.myshopify.com", "currency": "EUR"},
+            "metafield_definitions": [dict(definition) for definition in METAFIELD_DEFINITIONS],
             "locations": [dict(location) for location in self.LOCATIONS],
             "products": self.products,
             "customers": customers,
@@ -743,6 +750,7 @@ def scale_scenario(variants: int) -> dict[str, Any]:
                  if variant["id"] not in unorderable]
     return {
         "shop": {"name": "Scale Brand", "domain": "scale-brand.myshopify.com", "currency": "EUR"},
+        "metafield_definitions": [dict(definition) for definition in METAFIELD_DEFINITIONS],
         "locations": [{"id": n, "name": name, "active": True}
                       for n, name in enumerate(SCALE_LOCATION_NAMES, start=1)],
         "products": products,

@@ -260,6 +260,9 @@ class SandboxApi:
     def extra_control(self, request: Request, route: str) -> Response | None:
         return None
 
+    def close(self) -> None:
+        """Release what the API holds besides its server (the Shopify sandbox: its bulk storage server)."""
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -389,3 +392,4 @@ class SandboxServer:
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
+        self.api.close()

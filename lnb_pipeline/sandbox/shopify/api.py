@@ -1,47 +1,62 @@
 """The Shopify Admin GraphQL sandbox: ``POST /admin/api/{version}/graphql.json``.
 
 Real GraphQL (graphql-core) over an SDL subset of Shopify's 2026-04 Admin schema, with Shopify's
-auth, cost calculation, leaky-bucket throttling, search syntax and bulk operations, and the client
+auth, access scopes, custom scalars, cost calculation, leaky-bucket throttling, search syntax (and
+its lagging index) and bulk operations, the order limit of development stores, and the client
 credentials grant (``POST /admin/oauth/access_token``) that Dev Dashboard apps get their expiring
 tokens from.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import math
 import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from dataclasses import fields as dataclass_fields
+from datetime import datetime
+from decimal import Decimal
 from functools import lru_cache
 from importlib.resources import files
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from graphql import (
     DocumentNode,
+    FieldNode,
     FragmentDefinitionNode,
     GraphQLError,
+    GraphQLScalarType,
     GraphQLSchema,
     OperationDefinitionNode,
+    OperationType,
+    StringValueNode,
+    ValueNode,
     build_schema,
     execute,
     parse,
     validate,
 )
+from graphql.execution.values import get_variable_values
 
 from lnb_pipeline.sandbox.http import Request, Response, SandboxApi
 from lnb_pipeline.sandbox.scenario import (
+    DECIMAL_AMOUNT,
+    DEFAULT_SCOPES,
     STORED_QUANTITY_NAMES,
     load_scenario,
+    parse_timestamp,
     validate_scenario,
 )
 from lnb_pipeline.sandbox.shopify.bulk import (
     BULK_ERROR_CODES,
     BulkOperations,
     BulkQueryError,
-    BulkSettings,
 )
 from lnb_pipeline.sandbox.shopify.cost import (
     MAX_QUERY_COST,
@@ -51,12 +66,18 @@ from lnb_pipeline.sandbox.shopify.cost import (
     QueryCost,
 )
 from lnb_pipeline.sandbox.shopify.orders import B2B_PLANS, create_order
-from lnb_pipeline.sandbox.shopify.resolvers import RESOLVERS, SOURCES, Context, page
-from lnb_pipeline.sandbox.shopify.state import ShopifyState, gid, now_iso
+from lnb_pipeline.sandbox.shopify.resolvers import (
+    REQUIRED_SCOPES,
+    RESOLVERS,
+    SOURCES,
+    Context,
+    page,
+    require_scope,
+)
+from lnb_pipeline.sandbox.shopify.state import ShopifyState, format_timestamp, gid, now_iso
 
 SCHEMA_VERSION = "2026-04"
 GRAPHQL_PATH = re.compile(r"^/admin/api/(?P<version>\d{4}-(?:01|04|07|10)|unstable)/graphql\.json$")
-BULK_FILE_PATH = re.compile(r"^bulk/(?P<number>\d+)\.jsonl$")
 BULK_EXPIRE_PATH = re.compile(r"^bulk/(?P<number>\d+)/expire$")
 DEFAULT_TOKEN = "sandbox-token"
 INVALID_TOKEN_MESSAGE = "[API] Invalid API key or access token (unrecognized login or wrong password)"
@@ -65,10 +86,107 @@ DEFAULT_CLIENT_ID = "sandbox-shopify-client"
 DEFAULT_CLIENT_SECRET = "sandbox-shopify-secret"
 DEFAULT_TOKEN_LIFETIME_SECONDS = 86399
 """What Shopify's client credentials grant gives: 24 hours less a second."""
-GRANTED_SCOPES = "read_products,read_inventory,read_locations,read_customers,write_orders,read_all_orders"
-"""The scopes README.md asks for, as the grant's ``scope`` lists them."""
+GRANTED_SCOPES = ",".join(DEFAULT_SCOPES)
+"""The scopes README.md asks for, as the grant's ``scope`` lists them (a scenario's ``shop.scopes`` changes them)."""
 TOKEN_PARAMETERS = ("grant_type", "client_id", "client_secret")
 REDACTED = "***"
+DEFAULT_ORDER_SEARCH_LAG_SECONDS = 3.0
+"""Shopify's search index lags writes by an undocumented time; a few seconds is what reports describe."""
+DEVELOPMENT_ORDERS_MESSAGE = ("Too many orders: development and trial stores can create at most {limit} new orders "
+                              "a minute with orderCreate (sandbox window: {window:g} s). Retry after {wait} s.")
+URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+UNSIGNED_INT64_MAX = 2**64 - 1
+
+
+def _parse_decimal(value: Any) -> Decimal:
+    """``Decimal`` and ``Money``: a decimal number in a string (``"29.99"``); a JSON number is refused."""
+    if not isinstance(value, str) or not DECIMAL_AMOUNT.fullmatch(value):
+        raise ValueError(f'{value!r} is not a decimal number in a string, like "29.99"')
+    return Decimal(value)
+
+
+def _serialize_decimal(value: Any) -> str:
+    return str(value if isinstance(value, Decimal) and value.is_finite() else _parse_decimal(value))
+
+
+def _serialize_datetime(value: Any) -> str:
+    return format_timestamp(value if isinstance(value, datetime) else parse_timestamp(value))
+
+
+def _parse_url(value: Any) -> str:
+    """An absolute URL (RFC 3986): a scheme and a host, no whitespace."""
+    if not isinstance(value, str) or any(char.isspace() for char in value):
+        raise ValueError(f"{value!r} is not a URL")
+    parts = urlsplit(value)
+    if not URL_SCHEME.fullmatch(parts.scheme) or not parts.netloc:
+        raise ValueError(f"{value!r} is not an absolute URL with a scheme and a host, like https://example.com")
+    return value
+
+
+def _parse_unsigned_int64(value: Any) -> int:
+    """``UnsignedInt64``: base-10 digits in a string (``"50"``), at most 2^64 - 1; a JSON number is refused."""
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit() or int(value) > UNSIGNED_INT64_MAX:
+        raise ValueError(f'{value!r} is not an unsigned 64-bit integer in a string, like "50"')
+    return int(value)
+
+
+def _serialize_unsigned_int64(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= UNSIGNED_INT64_MAX:
+        return str(value)
+    return str(_parse_unsigned_int64(value))
+
+
+SCALARS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], str]]] = {
+    "DateTime": (parse_timestamp, _serialize_datetime),
+    "Decimal": (_parse_decimal, _serialize_decimal),
+    "Money": (_parse_decimal, _serialize_decimal),
+    "URL": (_parse_url, _parse_url),
+    "UnsignedInt64": (_parse_unsigned_int64, _serialize_unsigned_int64),
+}
+"""Shopify's custom scalars: how an input value is read (JSON variable or string literal) and how a
+value is written out. ``build_schema`` leaves custom scalars accepting anything."""
+
+
+def _string_literal(parse_value: Callable[[Any], Any]) -> Callable[..., Any]:
+    def parse_literal(node: ValueNode, _variables: dict[str, Any] | None = None) -> Any:
+        if not isinstance(node, StringValueNode):
+            raise ValueError("a string is expected")
+        return parse_value(node.value)
+    return parse_literal
+
+
+def _bind_scalars(schema: GraphQLSchema) -> None:
+    for name, (parse_value, serialize) in SCALARS.items():
+        scalar = schema.type_map[name]
+        assert isinstance(scalar, GraphQLScalarType)
+        scalar.parse_value = parse_value  # type: ignore[method-assign]
+        scalar.parse_literal = _string_literal(parse_value)  # type: ignore[method-assign]
+        scalar.serialize = serialize  # type: ignore[method-assign]
+
+
+@dataclass(frozen=True)
+class StoreRules:
+    """Shopify behaviours whose numbers Shopify leaves undocumented, or that tests need shorter."""
+
+    order_search_lag_seconds: float = DEFAULT_ORDER_SEARCH_LAG_SECONDS
+    """An order written less than this ago is not yet found by ``orders(query:)``."""
+    order_rate_window_seconds: float = 60.0
+    """The rolling window of a development store's order limit (Shopify: a minute)."""
+    orders_per_window: int = 5
+    """New orders a development store accepts in that window (Shopify: five)."""
+
+    def changed(self, payload: dict[str, Any]) -> StoreRules:
+        """These rules with the settings of ``payload`` that name one; ``ValueError`` if a value does not fit."""
+        changes = {f.name: payload[f.name] for f in dataclass_fields(self) if f.name in payload}
+        for name, value in changes.items():
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if name == "orders_per_window" and not (number and isinstance(value, int) and value >= 1):
+                raise ValueError("orders_per_window must be a positive integer")
+            if name == "order_rate_window_seconds" and not (number and value > 0):
+                raise ValueError("order_rate_window_seconds must be a positive number")
+            if name == "order_search_lag_seconds" and not (number and value >= 0):
+                raise ValueError("order_search_lag_seconds must be a non-negative number")
+        return replace(self, **changes)
 
 
 @lru_cache(maxsize=512)
@@ -127,6 +245,18 @@ def _oauth_error(error: str, description: str) -> Response:
     return Response.json({"error": error, "error_description": description}, 400)
 
 
+def _order_creates(operation: OperationDefinitionNode) -> int:
+    """How many ``orderCreate`` fields a mutation holds."""
+    if operation.operation != OperationType.MUTATION:
+        return 0
+    return sum(isinstance(s, FieldNode) and s.name.value == "orderCreate" for s in operation.selection_set.selections)
+
+
+def _create_order(api: ShopifyApi, context: Context, args: dict[str, Any]) -> dict[str, Any]:
+    require_scope(context, "orderCreate", REQUIRED_SCOPES[("Mutation", "orderCreate")])
+    return create_order(context.state, api.plan.name, args["order"], args.get("options"))
+
+
 def _bind_resolvers(schema: GraphQLSchema, api: ShopifyApi) -> None:
     """Point each custom field of the schema at the sandbox's resolvers."""
     for (type_name, field_name), source in SOURCES.items():
@@ -136,9 +266,9 @@ def _bind_resolvers(schema: GraphQLSchema, api: ShopifyApi) -> None:
         schema.type_map[type_name].fields[field_name].resolve = (  # type: ignore[attr-defined]
             lambda obj, info, _resolver=resolver, **args: _resolver(info.context, obj, args))
     mutations = schema.type_map["Mutation"].fields  # type: ignore[attr-defined]
-    mutations["orderCreate"].resolve = lambda _, info, **args: create_order(
-        info.context.state, api.plan.name, args["order"], args.get("options"))
-    mutations["bulkOperationRunQuery"].resolve = lambda _, info, **args: api.run_bulk_query(args["query"])
+    mutations["orderCreate"].resolve = lambda _, info, **args: _create_order(api, info.context, args)
+    mutations["bulkOperationRunQuery"].resolve = lambda _, info, **args: api.run_bulk_query(
+        args["query"], args["groupObjects"])
     mutations["bulkOperationCancel"].resolve = lambda _, info, **args: api.cancel_bulk(args["id"])
 
 
@@ -149,12 +279,15 @@ class ShopifyApi(SandboxApi):
 
     def __init__(self, scenario: dict[str, Any], *, token: str = DEFAULT_TOKEN, plan: str = "standard",
                  client_id: str = DEFAULT_CLIENT_ID, client_secret: str = DEFAULT_CLIENT_SECRET,
-                 token_lifetime_seconds: int = DEFAULT_TOKEN_LIFETIME_SECONDS) -> None:
+                 token_lifetime_seconds: int = DEFAULT_TOKEN_LIFETIME_SECONDS,
+                 rules: StoreRules = StoreRules()) -> None:
         super().__init__()
         if plan not in PLANS:
             raise ValueError(f"unknown plan {plan!r}; choose one of {', '.join(PLANS)}")
         self.schema = build_schema(files("lnb_pipeline.sandbox.shopify").joinpath("schema.graphql").read_text())
+        _bind_scalars(self.schema)
         _bind_resolvers(self.schema, self)
+        self.rules = self._initial_rules = rules
         self._initial = scenario
         self.state = ShopifyState(copy.deepcopy(scenario))
         self.token = self._initial_token = token
@@ -165,21 +298,24 @@ class ShopifyApi(SandboxApi):
         self._tokens_lock = threading.Lock()
         self.plan = self._initial_plan = PLANS[plan]
         self.bucket = LeakyBucket(self.plan)
-        self.bulk = BulkOperations(self.schema, self._context, self._bulk_url)
+        self.bulk = BulkOperations(self.schema, self._context)
+
+    def start_with(self, rules: StoreRules) -> None:
+        """Make ``rules`` what the shop runs with now and what a reset restores."""
+        self.rules = self._initial_rules = rules
 
     def _context(self) -> Context:
-        return Context(state=self.state, bulk=self.bulk, plan={
-            "partnerDevelopment": False,
-            "shopifyPlus": self.plan.name in B2B_PLANS,
-            "publicDisplayName": self.plan.name.capitalize(),
-        })
+        development = self.state.development
+        return Context(state=self.state, bulk=self.bulk, order_search_lag_seconds=self.rules.order_search_lag_seconds,
+                       plan={
+                           "partnerDevelopment": development,
+                           "shopifyPlus": self.plan.name in B2B_PLANS,
+                           "publicDisplayName": "Development" if development else self.plan.name.capitalize(),
+                       })
 
-    def _bulk_url(self, operation_id: str) -> str:
-        return f"{self.base_url}/_sandbox/bulk/{operation_id.rsplit('/', 1)[-1]}.jsonl"
-
-    def run_bulk_query(self, query: str) -> dict[str, Any]:
+    def run_bulk_query(self, query: str, group_objects: bool) -> dict[str, Any]:
         try:
-            return {"bulkOperation": self.bulk.start(query), "userErrors": []}
+            return {"bulkOperation": self.bulk.start(query, group_objects), "userErrors": []}
         except BulkQueryError as error:
             return {"bulkOperation": None, "userErrors": [{"field": ["query"], "message": str(error), "code": error.code}]}
 
@@ -227,11 +363,34 @@ class ShopifyApi(SandboxApi):
         return {"cost": {"requestedQueryCost": requested, "actualQueryCost": actual,
                          "throttleStatus": self.bucket.status()}}
 
-    def throttled_response(self, request: Request, requested: int = 0) -> Response:
-        """THROTTLED in a GraphQL answer; the token endpoint, outside GraphQL, answers HTTP 429."""
-        self.stats.count("throttled")
+    def throttled_response(self, request: Request) -> Response:
+        """The injected ``throttle`` fault: THROTTLED in a GraphQL answer, with the bucket emptied and the
+        query priced, since Shopify only throttles a query that costs more than the bucket holds. The token
+        endpoint, outside GraphQL, answers HTTP 429."""
         if request.path == TOKEN_PATH:
+            self.stats.count("throttled")
             return Response.json({"errors": "Too Many Requests"}, 429, {"Retry-After": "1"})
+        self.bucket.empty()
+        return self._throttled(self._requested_cost(request))
+
+    def _requested_cost(self, request: Request) -> int:
+        """What the request's query would cost, 0 if it is no executable query."""
+        body = self._body(request)
+        document = _parse(self._query_text(request))
+        variables = body.get("variables") or {}
+        if isinstance(document, GraphQLError) or not isinstance(variables, dict):
+            return 0
+        operation = _operation(document, body.get("operationName"))
+        if operation is None or validate(self.schema, document):
+            return 0
+        coerced = get_variable_values(self.schema, operation.variable_definitions or [], variables)
+        if isinstance(coerced, list):
+            return 0
+        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        return QueryCost(self.schema, fragments, coerced).requested(operation)
+
+    def _throttled(self, requested: int) -> Response:
+        self.stats.count("throttled")
         return Response.json({
             "errors": [{"message": "Throttled", "extensions": {
                 "code": "THROTTLED",
@@ -268,8 +427,11 @@ class ShopifyApi(SandboxApi):
         operation = _operation(document, body.get("operationName"))
         if operation is None:
             return self._errors([{"message": "An operation name is required when a document holds several."}])
+        coerced = get_variable_values(self.schema, operation.variable_definitions or [], variables)
+        if isinstance(coerced, list):
+            return self._errors([error.formatted for error in coerced])
         fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-        pricing = QueryCost(self.schema, fragments, variables)
+        pricing = QueryCost(self.schema, fragments, coerced)
         requested = pricing.requested(operation)
         if requested > MAX_QUERY_COST:
             self.stats.count("max_cost_exceeded")
@@ -278,11 +440,19 @@ class ShopifyApi(SandboxApi):
                            f"({MAX_QUERY_COST}).",
                 "extensions": {"code": "MAX_COST_EXCEEDED", "cost": requested, "maxCost": MAX_QUERY_COST},
             }], self._cost_extension(requested, None))
-        if not self.bucket.try_take(requested):
-            return self.throttled_response(request, requested)
-        context = self._context()
-        result = execute(self.schema, document, variable_values=variables,
-                         operation_name=body.get("operationName"), context_value=context)
+        creates = _order_creates(operation)
+        state = self.state
+        # orderCreate runs under the shop's lock, so a development store's quota is checked and used at once.
+        with state.lock if creates else contextlib.nullcontext():
+            if creates and state.development:
+                wait = self._order_slot_wait(state, creates)
+                if wait:
+                    return self._orders_limited(wait)
+            if not self.bucket.try_take(requested):
+                return self._throttled(requested)
+            context = self._context()
+            result = execute(self.schema, document, variable_values=variables,
+                             operation_name=body.get("operationName"), context_value=context)
         actual = pricing.actual(operation, result.data) if result.data is not None else 0
         self.bucket.refund(max(0, requested - actual))
         self.stats.count("points_requested", requested)
@@ -296,6 +466,28 @@ class ShopifyApi(SandboxApi):
             extensions["search"] = [{"warnings": context.search_warnings}]
         payload["extensions"] = extensions
         return Response.json(payload, headers=self._headers())
+
+    def _order_slot_wait(self, state: ShopifyState, wanted: int) -> int:
+        """Whole seconds until a development store's rolling window has room for ``wanted`` new orders;
+        0 when it has room now."""
+        window, limit = self.rules.order_rate_window_seconds, self.rules.orders_per_window
+        now = time.monotonic()
+        recent = sorted(order["_written_at"] for order in state.orders if order["_written_at"] > now - window)
+        excess = len(recent) + wanted - limit
+        if excess <= 0:
+            return 0
+        if excess > len(recent):
+            return math.ceil(window)
+        return max(1, math.ceil(recent[excess - 1] + window - now))
+
+    def _orders_limited(self, wait: int) -> Response:
+        """A development store past its order limit. Shopify documents the limit, not the refusal: the
+        sandbox answers as a throttle outside GraphQL does, HTTP 429 with ``Retry-After``."""
+        self.stats.count("order_rate_limited")
+        message = DEVELOPMENT_ORDERS_MESSAGE.format(limit=self.rules.orders_per_window,
+                                                    window=self.rules.order_rate_window_seconds, wait=wait)
+        return Response.json({"errors": [{"message": message, "extensions": {"code": "THROTTLED"}}]}, 429,
+                             {"Retry-After": str(wait), **self._headers()})
 
     def _accepts(self, token: str | None) -> bool:
         """The static token, or one the grant issued that has not expired: an expired token is
@@ -325,7 +517,7 @@ class ShopifyApi(SandboxApi):
         with self._tokens_lock:
             self._issued_tokens[token] = time.monotonic() + app.token_lifetime_seconds
         self.stats.count("tokens_issued")
-        return Response.json({"access_token": token, "scope": GRANTED_SCOPES,
+        return Response.json({"access_token": token, "scope": ",".join(self.state.scopes),
                               "expires_in": app.token_lifetime_seconds})
 
     def _errors(self, errors: list[Any], extensions: dict[str, Any] | None = None) -> Response:
@@ -345,6 +537,7 @@ class ShopifyApi(SandboxApi):
         self.bulk.clear()
         self.state = ShopifyState(copy.deepcopy(self._initial))
         self.token, self.plan, self.app = self._initial_token, self._initial_plan, self._initial_app
+        self.rules = self._initial_rules
         with self._tokens_lock:
             self._issued_tokens.clear()
         self.bucket.set_plan(self.plan)
@@ -353,7 +546,8 @@ class ShopifyApi(SandboxApi):
         if not isinstance(payload, dict):
             raise ValueError("config is a JSON object")
         known = {"plan", "bucket_size", "restore_rate", "token", "bulk_delay_seconds", "bulk_fail_with",
-                 "client_id", "client_secret", "token_lifetime_seconds"}
+                 "bulk_url_ttl_seconds",
+                 "client_id", "client_secret", "token_lifetime_seconds", *(f.name for f in dataclass_fields(StoreRules))}
         unknown = set(payload) - known
         if unknown:
             raise ValueError(f"unknown settings {sorted(unknown)}; known: {sorted(known)}")
@@ -366,25 +560,36 @@ class ShopifyApi(SandboxApi):
                     float(payload.get("bucket_size", plan.bucket_size)))
         if "bulk_fail_with" in payload and payload["bulk_fail_with"] not in (None, *BULK_ERROR_CODES):
             raise ValueError(f"bulk_fail_with must be null or one of {', '.join(BULK_ERROR_CODES)}")
+        ttl = payload.get("bulk_url_ttl_seconds", self.bulk.settings.url_ttl_seconds)
+        if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 1:
+            raise ValueError("bulk_url_ttl_seconds must be a positive integer (result links expire in whole seconds)")
         app = _InstalledApp(
             _credential("client_id", payload.get("client_id", self.app.client_id)),
             _credential("client_secret", payload.get("client_secret", self.app.client_secret)),
             _lifetime(payload.get("token_lifetime_seconds", self.app.token_lifetime_seconds)),
         )
+        rules = self.rules.changed(payload)
         if set(payload) & {"plan", "bucket_size", "restore_rate"}:
             self.plan = plan
             self.bucket.set_plan(plan)
-        self.token, self.app = payload.get("token", self.token), app
-        self.bulk.settings = BulkSettings(
+        self.token, self.app, self.rules = payload.get("token", self.token), app, rules
+        self.bulk.settings = replace(
+            self.bulk.settings,
             delay_seconds=float(payload.get("bulk_delay_seconds", self.bulk.settings.delay_seconds)),
             fail_with=payload.get("bulk_fail_with", self.bulk.settings.fail_with),
+            url_ttl_seconds=ttl,
         )
         return self.settings()
 
     def settings(self) -> dict[str, Any]:
         return {"plan": self.plan.name, "restore_rate": self.plan.restore_rate, "bucket_size": self.plan.bucket_size,
                 "bulk_delay_seconds": self.bulk.settings.delay_seconds, "bulk_fail_with": self.bulk.settings.fail_with,
-                "client_id": self.app.client_id, "token_lifetime_seconds": self.app.token_lifetime_seconds}
+                "bulk_url_ttl_seconds": self.bulk.settings.url_ttl_seconds,
+                "client_id": self.app.client_id, "token_lifetime_seconds": self.app.token_lifetime_seconds,
+                **{f.name: getattr(self.rules, f.name) for f in dataclass_fields(StoreRules)}}
+
+    def close(self) -> None:
+        self.bulk.close()
 
     def health(self) -> dict[str, Any]:
         with self._tokens_lock:
@@ -401,11 +606,6 @@ class ShopifyApi(SandboxApi):
                 for token in live:
                     self._issued_tokens[token] = float("-inf")
             return Response.json({"expired": len(live)})
-        if request.method == "GET" and (match := BULK_FILE_PATH.match(route)):
-            path = self.bulk.result_file(gid("BulkOperation", int(match["number"])))
-            if path is None:
-                return Response.json({"error": "no such bulk result"}, 404)
-            return Response(200, headers={"Content-Type": "application/jsonl"}, file=path)
         if request.method == "POST" and (match := BULK_EXPIRE_PATH.match(route)):
             expired = self.bulk.expire(gid("BulkOperation", int(match["number"])))
             return Response.json({"expired": expired}, 200 if expired else 409)

@@ -89,10 +89,10 @@ class BulkSettings:
 class BulkOperations:
     """Every bulk operation of one shop, and the threads running them."""
 
-    def __init__(self, schema: GraphQLSchema, context_factory: Callable[[], Context],
-                 url_for: Callable[[str], str] | None = None, *, storage: BulkStorage | None = None) -> None:
-        """``url_for`` is ignored (results are served by ``storage``, by default a new ``BulkStorage``
-        on 127.0.0.1 named ``localhost``); it stays accepted until api.py stops passing it."""
+    def __init__(self, schema: GraphQLSchema, context_factory: Callable[[], Context], *,
+                 storage: BulkStorage | None = None) -> None:
+        """Results are served by ``storage``, by default a new ``BulkStorage`` on 127.0.0.1 named
+        ``localhost``: another host than the shop's, as Shopify's links point to cloud storage."""
         self._schema = schema
         self._context_factory = context_factory
         self.storage = storage or BulkStorage()

@@ -181,6 +181,12 @@ class LeakyBucket:
             self._available -= cost
             return True
 
+    def empty(self) -> None:
+        """Drain the bucket, as a burst of other requests would; it refills from now on."""
+        with self._lock:
+            self._available = 0.0
+            self._updated = self._clock()
+
     def refund(self, amount: int) -> None:
         with self._lock:
             self._refill()

@@ -1,88 +1,229 @@
-"""Shopify's search syntax for ``query:`` arguments, for the fields the sandbox supports.
+"""Shopify's search syntax for ``query:`` arguments (shopify.dev, "API search syntax").
 
-Supported: ``field:value`` terms joined by spaces or ``AND``, ``OR`` between groups, a leading
-``-`` or ``NOT`` to negate, quoted values, ``value*`` prefix matches, and ``>``, ``>=``, ``<``,
-``<=`` on dates and numbers. Like Shopify, an unknown field is ignored and reported back as a
-search warning instead of failing the query.
+Grammar: ``Query = Term { [whitespace Connective] whitespace Term }`` with the connectives ``AND``
+(implied between terms) and ``OR`` (binding looser than AND), ``Term = [Modifier] ( "(" Query ")"
+| [name Comparator] value )``, modifiers ``-`` (attached) and ``NOT`` (followed by whitespace), and
+comparators ``:``, ``:<``, ``:>``, ``:<=``, ``:>=``. Connectives and ``NOT`` count only in capitals.
+A value is bare or quoted in single or double quotes; a backslash escapes the next character, in or
+out of quotes (``\\:``, ``\\(``, ``\\)``, ``\\\\``, ``\\"``, ``\\'``). A bare value ending in ``*``
+matches by prefix (``field:*``: any value). Like Shopify, an unknown field is ignored and reported
+back as a search warning; a query that does not parse (an unclosed quote or parenthesis) is refused.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 Getter = Callable[[dict[str, Any]], Any]
+COMPARATORS = (":<=", ":>=", ":<", ":>", ":")
+CONNECTIVES = ("AND", "OR", "NOT")
 
-_TOKEN = re.compile(r'(-?)([A-Za-z_][\w.]*):(>=|<=|>|<)?("[^"]*"|\'[^\']*\'|\S+)|("[^"]*"|\S+)')
+
+class SearchSyntaxError(ValueError):
+    """A ``query:`` string that is not in Shopify's search syntax."""
 
 
 @dataclass(frozen=True)
 class Term:
     field: str
+    """A search field, or ``default`` for a bare value."""
     operator: str
     value: str
-    negated: bool
+    prefix: bool
+    """The value ended in an unescaped, unquoted ``*``: match what starts with it."""
 
 
-@dataclass
-class ParsedSearch:
-    groups: list[list[Term]]
-    unknown_fields: list[str]
-
-    def matches(self, item: dict[str, Any], fields: dict[str, Getter]) -> bool:
-        if not self.groups:
-            return True
-        return any(all(_term_matches(term, item, fields) for term in group) for group in self.groups)
+@dataclass(frozen=True)
+class Not:
+    node: Node
 
 
-def parse_search(query: str | None, fields: dict[str, Getter]) -> ParsedSearch:
-    groups: list[list[Term]] = [[]]
-    unknown: list[str] = []
-    negate_next = False
-    for match in _TOKEN.finditer(query or ""):
-        dash, field, operator, value, bare = match.groups()
-        if bare is not None:
-            word = bare.upper()
-            if word == "OR":
-                groups.append([])
-            elif word == "NOT":
-                negate_next = True
-            elif word != "AND" and "default" in fields:
-                groups[-1].append(Term("default", ":", bare.strip("\"'"), negate_next))
-                negate_next = False
-            elif word != "AND":
-                unknown.append(bare)
+@dataclass(frozen=True)
+class All:
+    nodes: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    nodes: tuple[Node, ...]
+
+
+Node: TypeAlias = Term | Not | All | AnyOf
+Token: TypeAlias = str | tuple[bool, list[tuple[str, bool]]]
+"""``(``, ``)``, a connective, or a word: (negated by ``-``, its characters with whether each is literal)."""
+
+
+def _tokens(query: str) -> Iterator[Token]:
+    position, length = 0, len(query)
+    while position < length:
+        char = query[position]
+        if char.isspace():
+            position += 1
+        elif char in "()":
+            yield char
+            position += 1
+        elif char == "-" and query[position + 1:position + 2] == "(":
+            yield "NOT"
+            position += 1
+        else:
+            negated = char == "-" and position + 1 < length and not query[position + 1].isspace()
+            position, chars = _word(query, position + negated)
+            text = "".join(c for c, _ in chars)
+            yield text if not negated and text in CONNECTIVES and not any(lit for _, lit in chars) else (negated, chars)
+
+
+def _word(query: str, position: int) -> tuple[int, list[tuple[str, bool]]]:
+    """The characters of one word up to unescaped whitespace or parenthesis; escaped and quoted ones are literal."""
+    chars: list[tuple[str, bool]] = []
+    quote: str | None = None
+    while position < len(query):
+        char = query[position]
+        if char == "\\":
+            if position + 1 == len(query):
+                raise SearchSyntaxError("a backslash at the end of the query escapes nothing")
+            chars.append((query[position + 1], True))
+            position += 2
             continue
-        field = field.lower()
-        if field not in fields:
-            unknown.append(field)
-            negate_next = False
-            continue
-        groups[-1].append(Term(field, operator or ":", value.strip("\"'"), bool(dash) or negate_next))
-        negate_next = False
-    return ParsedSearch([g for g in groups if g], unknown)
+        if quote is not None:
+            if char == quote:
+                quote = None
+            else:
+                chars.append((char, True))
+        elif char in "'\"":
+            quote = char
+        elif char.isspace() or char in "()":
+            break
+        else:
+            chars.append((char, False))
+        position += 1
+    if quote is not None:
+        raise SearchSyntaxError(f"unclosed {quote} quote")
+    return position, chars
+
+
+def _term(chars: list[tuple[str, bool]]) -> Term:
+    """``name:value`` (the first unescaped colon splits) or a bare value, searched in the default fields."""
+    colon = next((i for i, (c, literal) in enumerate(chars) if c == ":" and not literal), None)
+    field, operator, rest = "default", ":", chars
+    if colon is not None:
+        field = "".join(c for c, _ in chars[:colon]).lower()
+        rest = chars[colon + 1:]
+        for comparator in COMPARATORS[:-1]:
+            symbols = comparator[1:]
+            if [c for c, literal in rest[:len(symbols)] if not literal] == list(symbols):
+                operator, rest = comparator, rest[len(symbols):]
+                break
+    prefix = bool(rest) and rest[-1] == ("*", False)
+    value = "".join(c for c, _ in (rest[:-1] if prefix else rest))
+    return Term(field, operator, value, prefix)
+
+
+class _Parser:
+    def __init__(self, query: str) -> None:
+        self._tokens = list(_tokens(query))
+        self._position = 0
+
+    def _peek(self) -> Token | None:
+        return self._tokens[self._position] if self._position < len(self._tokens) else None
+
+    def _next(self) -> Token | None:
+        token = self._peek()
+        self._position += 1
+        return token
+
+    def parse(self) -> Node | None:
+        if not self._tokens:
+            return None
+        node = self._any_of()
+        if self._peek() is not None:
+            raise SearchSyntaxError(f"unexpected {self._peek()!r}")
+        return node
+
+    def _any_of(self) -> Node:
+        nodes = [self._all()]
+        while self._peek() == "OR":
+            self._next()
+            nodes.append(self._all())
+        return nodes[0] if len(nodes) == 1 else AnyOf(tuple(nodes))
+
+    def _all(self) -> Node:
+        nodes = [self._unary()]
+        while self._peek() not in (None, ")", "OR"):
+            if self._peek() == "AND":
+                self._next()
+            nodes.append(self._unary())
+        return nodes[0] if len(nodes) == 1 else All(tuple(nodes))
+
+    def _unary(self) -> Node:
+        token = self._next()
+        if token == "NOT":
+            return Not(self._unary())
+        if token == "(":
+            node = self._any_of()
+            if self._next() != ")":
+                raise SearchSyntaxError("unclosed parenthesis")
+            return node
+        if token is None or isinstance(token, str):
+            where = "at the end" if token is None else f"before {token!r}"
+            raise SearchSyntaxError(f"a term is missing {where}")
+        negated, chars = token
+        term = _term(chars)
+        return Not(term) if negated else term
+
+
+def parse_search(query: str) -> Node | None:
+    """The query as a tree of terms; None for an empty one. Raises ``SearchSyntaxError``."""
+    return _Parser(query).parse()
+
+
+def _known(node: Node | None, fields: dict[str, Getter], unknown: list[str]) -> Node | None:
+    """The tree without terms on unknown fields (collected in ``unknown``); None when nothing is left."""
+    if isinstance(node, Term):
+        if node.field in fields:
+            return node
+        unknown.append(node.value if node.field == "default" else node.field)
+        return None
+    if isinstance(node, Not):
+        inner = _known(node.node, fields, unknown)
+        return None if inner is None else Not(inner)
+    if isinstance(node, (All, AnyOf)):
+        kept = tuple(n for n in (_known(n, fields, unknown) for n in node.nodes) if n is not None)
+        return None if not kept else kept[0] if len(kept) == 1 else type(node)(kept)
+    return None
 
 
 def search(items: Iterable[dict[str, Any]], query: str | None, fields: dict[str, Getter],
            warnings: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """The items a Shopify ``query:`` selects; unknown fields land in ``warnings``."""
-    parsed = parse_search(query, fields)
+    unknown: list[str] = []
+    tree = _known(parse_search(query or ""), fields, unknown)
     if warnings is not None:
-        for field in parsed.unknown_fields:
+        for field in unknown:
             warnings.append({"field": field, "message": "Invalid search field for this query."})
-    if not parsed.groups:
+    if tree is None:
         return list(items)
-    return [item for item in items if parsed.matches(item, fields)]
+    return [item for item in items if _matches(tree, item, fields)]
+
+
+def _matches(node: Node, item: dict[str, Any], fields: dict[str, Getter]) -> bool:
+    if isinstance(node, Not):
+        return not _matches(node.node, item, fields)
+    if isinstance(node, All):
+        return all(_matches(n, item, fields) for n in node.nodes)
+    if isinstance(node, AnyOf):
+        return any(_matches(n, item, fields) for n in node.nodes)
+    actual = fields[node.field](item)
+    values = actual if isinstance(actual, (list, tuple, set)) else [actual]
+    return any(_compare(value, node) for value in values)
 
 
 def canonical_time(value: str) -> str | None:
     """A date or datetime as ``YYYY-MM-DDTHH:MM:SSZ`` in UTC, so stored times compare as text."""
-    text = value.strip().strip("'\"")
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
     if parsed.tzinfo is None:
@@ -90,9 +231,10 @@ def canonical_time(value: str) -> str | None:
     return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _compare(actual: Any, operator: str, wanted: str) -> bool:
+def _compare(actual: Any, term: Term) -> bool:
     if actual is None:
         return False
+    wanted, operator = term.value, term.operator
     if isinstance(actual, bool):
         return str(actual).lower() == wanted.lower()
     if isinstance(actual, (int, float)):
@@ -105,25 +247,18 @@ def _compare(actual: Any, operator: str, wanted: str) -> bool:
     if operator != ":":
         as_time = canonical_time(wanted)
         return as_time is not None and _ordered(text, operator, as_time)
-    if wanted.endswith("*"):
-        return text.lower().startswith(wanted[:-1].lower())
+    if term.prefix:
+        return text.lower().startswith(wanted.lower())
     return text.lower() == wanted.lower()
 
 
 def _ordered(actual: Any, operator: str, wanted: Any) -> bool:
-    if operator == ">":
+    if operator == ":>":
         return actual > wanted
-    if operator == ">=":
+    if operator == ":>=":
         return actual >= wanted
-    if operator == "<":
+    if operator == ":<":
         return actual < wanted
-    if operator == "<=":
+    if operator == ":<=":
         return actual <= wanted
     return actual == wanted
-
-
-def _term_matches(term: Term, item: dict[str, Any], fields: dict[str, Getter]) -> bool:
-    actual = fields[term.field](item)
-    values = actual if isinstance(actual, (list, tuple, set)) else [actual]
-    found = any(_compare(value, term.operator, term.value) for value in values)
-    return found != term.negated

@@ -1,19 +1,38 @@
 """The Shopify store the sandbox serves, built from a scenario and kept in GraphQL shape.
 
 Objects are dicts keyed by their GraphQL field names, so graphql-core's default resolver reads
-most fields directly; keys starting with ``_`` are internal (numeric ids, quantities).
+most fields directly; keys starting with ``_`` are internal (numeric ids, quantities, metafields,
+when an order was written). Amounts and timestamps are kept as the strings Shopify sends.
 """
 
 from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
-from lnb_pipeline.sandbox.scenario import DEFAULT_TIMESTAMP, STORED_QUANTITY_NAMES
+from lnb_pipeline.sandbox.scenario import (
+    DEFAULT_CURRENCY,
+    DEFAULT_SCOPES,
+    DEFAULT_TIMESTAMP,
+    METAFIELD_TYPES,
+    STORED_QUANTITY_NAMES,
+    split_metafield_key,
+)
 
 ON_HAND_PARTS = ("available", "committed", "reserved", "damaged", "safety_stock", "quality_control")
-DEFAULT_SHOP = {"name": "Sandbox Shop", "domain": "sandbox-shop.myshopify.com", "currency": "EUR"}
+DEFAULT_SHOP = {"name": "Sandbox Shop", "domain": "sandbox-shop.myshopify.com", "currency": DEFAULT_CURRENCY}
+APP_NAMESPACE = "$app"
+"""The app-reserved namespace, where Shopify looks when a metafield's namespace is omitted."""
+UNDEFINED_METAFIELD_TYPE = "single_line_text_field"
+"""The type of a scenario metafield that no definition covers."""
+NEVER = float("-inf")
+"""``_written_at`` of what the scenario starts with: written long before any request."""
+
+MetafieldKey = tuple[str, str]
+CustomIdKey = tuple[str, str, str, str]
+"""Owner type, namespace, key and value of a metafield an ``id`` definition covers."""
 
 
 def gid(kind: str, number: int) -> str:
@@ -29,8 +48,20 @@ def gid_number(value: str, kind: str) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
+def format_timestamp(moment: datetime) -> str:
+    """A moment as Shopify writes a ``DateTime``: UTC, whole seconds, ``Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_timestamp(datetime.now(UTC))
+
+
+def money_bag(shop_amount: Decimal, shop_currency: str, presentment_amount: Decimal,
+              presentment_currency: str) -> dict[str, Any]:
+    """A ``MoneyBag``: the amount in the shop currency and in the currency the customer saw."""
+    return {"shopMoney": {"amount": str(shop_amount), "currencyCode": shop_currency},
+            "presentmentMoney": {"amount": str(presentment_amount), "currencyCode": presentment_currency}}
 
 
 class ShopifyState:
@@ -40,13 +71,23 @@ class ShopifyState:
         self.lock = threading.RLock()
         shop = {**DEFAULT_SHOP, **scenario.get("shop", {})}
         self.currency: str = shop["currency"]
-        self.accepted_currencies: set[str] = {self.currency, *shop.get("currencies", [])}
+        self.presentment_currencies: list[str] = list(dict.fromkeys([self.currency, *shop.get("currencies", [])]))
+        """The shop currency first, then the other enabled presentment currencies."""
+        self.development: bool = shop.get("development", False)
+        self.scopes: tuple[str, ...] = tuple(shop.get("scopes", DEFAULT_SCOPES))
         self.shop = {
             "id": gid("Shop", 1),
             "name": shop["name"],
             "myshopifyDomain": shop["domain"],
             "currencyCode": self.currency,
+            "enabledPresentmentCurrencies": self.presentment_currencies,
         }
+        self.definitions = [self._definition(number, source) for number, source
+                            in enumerate(scenario.get("metafield_definitions", []), start=1)]
+        self._definitions_by_key = {(d["ownerType"], d["namespace"], d["key"]): d for d in self.definitions}
+        self.custom_ids: dict[CustomIdKey, dict[str, Any]] = {}
+        """Every metafield an ``id`` definition covers, to its owner: what makes those values unique."""
+        self._next_metafield = 1
         self.locations = [
             {"id": gid("Location", loc["id"]), "_num": loc["id"], "name": loc.get("name", f"Location {loc['id']}"),
              "isActive": loc.get("active", True)}
@@ -74,6 +115,48 @@ class ShopifyState:
         self.next_order_number = 1
         for order in scenario.get("orders", []):
             self.add_order(self._scenario_order(order))
+
+    @staticmethod
+    def _definition(number: int, source: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": gid("MetafieldDefinition", number),
+            "name": source["name"],
+            "namespace": source["namespace"],
+            "key": source["key"],
+            "ownerType": source["owner_type"],
+            "type": {"name": source["type"], "category": METAFIELD_TYPES[source["type"]]},
+        }
+
+    def definition(self, owner_type: str, namespace: str, key: str) -> dict[str, Any] | None:
+        return self._definitions_by_key.get((owner_type, namespace, key))
+
+    def is_custom_id(self, owner_type: str, namespace: str, key: str) -> bool:
+        """Whether an ``id`` definition covers the key: only then is it a custom id, unique and looked up by."""
+        definition = self.definition(owner_type, namespace, key)
+        return definition is not None and definition["type"]["name"] == "id"
+
+    def metafield(self, owner_type: str, namespace: str, key: str, value: str,
+                  type_name: str | None = None) -> dict[str, Any]:
+        """A new ``Metafield``; its type is the definition's when one covers the key."""
+        definition = self.definition(owner_type, namespace, key)
+        with self.lock:
+            number = self._next_metafield
+            self._next_metafield += 1
+        return {"id": gid("Metafield", number), "namespace": namespace, "key": key, "value": value,
+                "type": definition["type"]["name"] if definition else type_name or UNDEFINED_METAFIELD_TYPE}
+
+    def _scenario_metafields(self, owner_type: str, source: dict[str, Any]) -> dict[MetafieldKey, dict[str, Any]]:
+        metafields = {}
+        for name, value in source.get("metafields", {}).items():
+            key = split_metafield_key(name)
+            assert key is not None, "validate_scenario refuses malformed metafield keys"
+            metafields[key] = self.metafield(owner_type, *key, value)
+        return metafields
+
+    def _index_custom_ids(self, owner_type: str, owner: dict[str, Any]) -> None:
+        for (namespace, key), metafield in owner["_metafields"].items():
+            if self.is_custom_id(owner_type, namespace, key):
+                self.custom_ids[(owner_type, namespace, key, metafield["value"])] = owner
 
     def _add_product(self, source: dict[str, Any]) -> None:
         number = source["id"]
@@ -133,7 +216,7 @@ class ShopifyState:
     def _customer(self, source: dict[str, Any]) -> dict[str, Any]:
         first, last = source.get("first_name"), source.get("last_name")
         email = source.get("email")
-        return {
+        customer = {
             "__typename": "Customer",
             "id": gid("Customer", source["id"]),
             "firstName": first,
@@ -144,8 +227,10 @@ class ShopifyState:
             "tags": source.get("tags", []),
             "createdAt": source.get("created_at", DEFAULT_TIMESTAMP),
             "updatedAt": source.get("updated_at", DEFAULT_TIMESTAMP),
-            "_metafields": dict(source.get("metafields", {})),
+            "_metafields": self._scenario_metafields("CUSTOMER", source),
         }
+        self._index_custom_ids("CUSTOMER", customer)
+        return customer
 
     def _company(self, source: dict[str, Any]) -> dict[str, Any]:
         company: dict[str, Any] = {
@@ -173,19 +258,21 @@ class ShopifyState:
     def _scenario_order(self, source: dict[str, Any]) -> dict[str, Any]:
         """An order a scenario starts with (e.g. one exported before), in stored shape."""
         created = source.get("created_at", DEFAULT_TIMESTAMP)
+        presentment = source.get("currency", self.currency)
         lines = []
         for index, line in enumerate(source.get("line_items", []), start=1):
             variant = self.variants_by_id.get(gid("ProductVariant", line.get("variant_id", 0)))
-            lines.append(self.line_item(source["id"] * 1000 + index, variant, line.get("quantity", 1),
-                                        line.get("price", variant["price"] if variant else "0.00"),
-                                        line.get("title"), source.get("currency", self.currency)))
+            price = Decimal(line.get("price", variant["price"] if variant else "0.00"))
+            lines.append(self.line_item(source["id"] * 1000 + index, variant, line.get("quantity", 1), price,
+                                        Decimal(line.get("presentment_price", price)), presentment,
+                                        line.get("title")))
         customer = self.customers_by_id.get(gid("Customer", source.get("customer_id", 0)))
         return {
             "id": gid("Order", source["id"]),
             "name": source.get("name"),
             "createdAt": created,
             "updatedAt": source.get("updated_at", created),
-            "processedAt": created,
+            "processedAt": source.get("processed_at", created),
             "cancelledAt": None,
             "closed": False,
             "sourceName": source.get("source_name"),
@@ -194,36 +281,45 @@ class ShopifyState:
             "email": source.get("email"),
             "note": source.get("note"),
             "tags": source.get("tags", []),
-            "currencyCode": source.get("currency", self.currency),
+            "currencyCode": self.currency,
+            "presentmentCurrencyCode": presentment,
             "displayFinancialStatus": "PENDING",
             "customer": customer,
             "purchasingEntity": customer,
             "shippingAddress": None,
             "billingAddress": None,
             "_lines": lines,
+            "_metafields": self._scenario_metafields("ORDER", source),
         }
 
-    def line_item(self, number: int, variant: dict[str, Any] | None, quantity: int, price: str,
-                  title: str | None, currency: str) -> dict[str, Any]:
+    def line_item(self, number: int, variant: dict[str, Any] | None, quantity: int, price: Decimal,
+                  presentment_price: Decimal, presentment_currency: str, title: str | None) -> dict[str, Any]:
         return {
             "id": gid("LineItem", number),
             "name": title or (variant["displayName"] if variant else "Custom item"),
             "sku": variant["sku"] if variant else None,
             "quantity": quantity,
             "variant": variant,
-            "originalUnitPriceSet": money_bag(price, currency),
+            "originalUnitPriceSet": money_bag(price, self.currency, presentment_price, presentment_currency),
         }
 
-    def add_order(self, order: dict[str, Any]) -> dict[str, Any]:
+    def add_order(self, order: dict[str, Any], written_at: float = NEVER) -> dict[str, Any]:
+        """Store an order; ``written_at`` (``time.monotonic()``) is when the search index starts to lag behind it."""
         with self.lock:
             if order["name"] is None:
                 order["name"] = f"#{1000 + self.next_order_number}"
             self.next_order_number += 1
-            total = sum(float(li["originalUnitPriceSet"]["shopMoney"]["amount"]) * li["quantity"]
-                        for li in order["_lines"])
-            order["totalPriceSet"] = money_bag(f"{total:.2f}", order["currencyCode"])
+            totals = {
+                side: sum((Decimal(line["originalUnitPriceSet"][side]["amount"]) * line["quantity"]
+                           for line in order["_lines"]), Decimal(0))
+                for side in ("shopMoney", "presentmentMoney")
+            }
+            order["totalPriceSet"] = money_bag(totals["shopMoney"], order["currencyCode"],
+                                               totals["presentmentMoney"], order["presentmentCurrencyCode"])
+            order["_written_at"] = written_at
             self.orders.append(order)
             self.orders_by_id[order["id"]] = order
+            self._index_custom_ids("ORDER", order)
             return order
 
     def levels_at(self, location_id: str) -> list[dict[str, Any]]:
@@ -235,8 +331,3 @@ class ShopifyState:
         if name == "on_hand":
             return sum(stored[part] for part in ON_HAND_PARTS)
         return stored.get(name, 0)
-
-
-def money_bag(amount: str, currency: str) -> dict[str, Any]:
-    money = {"amount": amount, "currencyCode": currency}
-    return {"shopMoney": money, "presentmentMoney": money}
