@@ -215,9 +215,10 @@ class CreatePace:
         if len(self._recent) < self._limit:
             return
         wait = self._recent[0] + self._window - self._clock()
-        if wait > 0:
+        if wait >= 1:
             self._log.info("Development store: Shopify takes %d new orders a minute; waiting %.0f s (%d of %d "
                            "orders done)", self._limit, wait, done, total)
+        if wait > 0:
             self._sleep(wait)
 
     def record(self) -> None:
