@@ -25,6 +25,7 @@ from typing import Any
 import dagster as dg
 import pytest
 import requests
+from helpers import DEMO_BLOCKED
 
 from lnb_pipeline.definitions import defs
 from lnb_pipeline.defs.alerts import (
@@ -41,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 HOOK_PATH = "/hooks/T0001/B0002/S3CR3T-K3Y"
 """A chat-style webhook path: the key is in the URL, so it must not leak into logs either."""
 SELECTION = {"ops": {"lnb_orders_for_export": {"config": {"references": ["LNB-0001", "LNB-0006", "LNB-0010"]}}}}
-"""An exportable demo order and two blocked ones."""
+"""An exportable demo order and the two blocked ones the ``deployed`` demo keeps in the export status."""
 NO_CUSTOMER = {"reference": "LNB-0006", "reasons": ["no Shopify customer with lenewblack.retailer_reference = R1013"]}
 NO_REFERENCE = {"reference": "LNB-0010", "reasons": ["retailer reference missing"]}
 SHOPIFY_TOKEN, LNB_SECRET, LNB_TOKEN = "shpat_0123456789abcdef", "lnb-client-secret-4242", "eyJ.lnb-access.token"
@@ -89,7 +90,16 @@ def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
 
 @pytest.fixture
 def deployed(sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.DagsterInstance]:
-    """A persistent Dagster instance, the pipeline's settings pointing at the sandbox, no UI address set."""
+    """A persistent Dagster instance, the pipeline's settings pointing at the sandbox, no UI address set;
+    of the demo's blocked orders only LNB-0006 and LNB-0010 stay in the export status (the alerts
+    report every order blocked there), the others back to draft."""
+    token = requests.post(f"{sandbox.lnb_base_url}/auth/token", timeout=10, json={
+        "grant_type": "client_credentials", "client_id": "sandbox-client", "client_secret": "sandbox-secret",
+    }).json()["access_token"]
+    for reference in DEMO_BLOCKED:
+        if reference not in ("LNB-0006", "LNB-0010"):
+            requests.post(f"{sandbox.lnb_base_url}/orders/status", params={"access_token": token}, timeout=10,
+                          json={"reference": reference, "status": "draft"}).raise_for_status()
     monkeypatch.setenv("LNB_TASK_LOG_DIR", str(tmp_path / "task_logs"))
     monkeypatch.setenv("SHOPIFY_ORDER_LOOKUP_WAIT_SECONDS", "0")
     monkeypatch.delenv("LNB_DAGSTER_URL", raising=False)

@@ -418,7 +418,7 @@ def test_demo_exports_each_exportable_order_once_and_blocks_the_rest_with_every_
     assert {name: selection[name] for name in ("orders_selected", "orders_exportable", "orders_blocked",
                                                "orders_skipped", "selection", "blocked")} == {
         "orders_selected": 15, "orders_exportable": 5, "orders_blocked": 10, "orders_skipped": 0,
-        "selection": "LNB status confirmed",
+        "selection": "every order in LNB status confirmed",
         "blocked": "| reference | retailer_reference | reasons |\n| --- | --- | --- |\n" + "\n".join(
             f"| {ref} | {(DEMO_ORDERS[ref]['retailer_reference'] or '').strip()} | {'; '.join(reasons)} |"
             for ref, reasons in DEMO_BLOCKED.items())}
@@ -602,9 +602,36 @@ def test_explicit_selection_exports_only_the_listed_orders_and_never_canceled_or
     }
     selection = asset_metadata(result, "lnb_orders_for_export")
     assert {name: selection[name] for name in ("orders_selected", "orders_skipped", "selection", "skipped")} == {
-        "orders_selected": 2, "orders_skipped": 3, "selection": "listed in run config",
+        "orders_selected": 2, "orders_skipped": 3, "selection": "2 orders named in the launchpad's run config",
         "skipped": "| reference | reason |\n| --- | --- |\n| LNB-9999 | no such order in LNB |\n"
                    "| LNB-0003 | canceled |\n| LNB-0004 | already exported (status invoicing) |"}
+
+
+def test_a_run_for_one_listed_order_still_reports_every_order_blocked_now(sandbox: Sandbox, tmp_path: Path) -> None:
+    """State, not runs: a run for one fixed order must not make the report say "all clear" while
+    others are stuck in the export status; once one is fixed, exactly the others remain."""
+    bad_line = [_item(EAN_2, "TS-BLU-L", 0)]
+    _load(sandbox, [_lnb_order("LNB-0001"), _lnb_order("LNB-0002", items=bad_line),
+                    _lnb_order("LNB-0003", retailer_reference="R9001")])
+
+    one = _export(sandbox, tmp_path, ["LNB-0001"])
+
+    assert one.success
+    assert _names_by_reference(sandbox) == {"LNB-0001": ["#1001"]}
+    assert not check_evaluation(one, "no_order_blocked").passed
+    assert check_metadata(one, "no_order_blocked")["blocked_orders"] == 2
+    assert check_metadata(one, "retailer_references_valid")["blocked_orders"] == 1
+    selection = asset_metadata(one, "lnb_orders_for_export")
+    assert (selection["orders_selected"], selection["orders_in_export_status"], selection["orders_blocked"]) == (1, 3, 2)
+    assert [row["reference"] for row in selection["blocked_reasons"]] == ["LNB-0002", "LNB-0003"]
+
+    _edit_lnb_order(sandbox, "LNB-0002", {"items": [_item(EAN_2, "TS-BLU-L", 1)]})
+    fixed = _export(sandbox, tmp_path, ["LNB-0002"])
+
+    assert _names_by_reference(sandbox) == {"LNB-0001": ["#1001"], "LNB-0002": ["#1002"]}
+    assert check_metadata(fixed, "no_order_blocked")["blocked_orders"] == 1
+    assert [row["reference"] for row in asset_metadata(fixed, "lnb_orders_for_export")["blocked_reasons"]] == [
+        "LNB-0003"]
 
 
 @pytest.mark.parametrize("plan", ["plus", "standard"])

@@ -64,7 +64,8 @@ class OrderSelectionConfig(dg.Config):
 
 @dataclass(frozen=True)
 class OrderBatch:
-    """What one run selected and how each order fared in validation."""
+    """What one run selected and how each order fared in validation, and the state of every order in
+    the export status now (what the checks and the blocked-orders alert report, whatever was selected)."""
 
     orders: dict[str, dict[str, Any]]
     """Selected LNB orders by reference (exportable and blocked)."""
@@ -72,6 +73,10 @@ class OrderBatch:
     """One row per selected order: status exportable/blocked and every reason."""
     lines: pl.DataFrame
     """One row per order line with its Shopify variant or its reason."""
+    state_validation: pl.DataFrame
+    """``validation``'s rows for every order in LNB_ORDER_EXPORT_STATUS now, selected or not."""
+    state_lines: pl.DataFrame
+    """``lines``' rows of those orders."""
     skipped: pl.DataFrame
     """Listed or fetched orders never sent (canceled, already exported, unknown): reference, reason."""
     buyers: dict[str, Buyer | None]
@@ -82,15 +87,26 @@ def _skipped_frame(rows: list[tuple[str, str]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema={"reference": pl.Utf8, "reason": pl.Utf8}, orient="row")
 
 
+def _selection_text(context: dg.AssetExecutionContext, listed: bool, count: int, export_status: str) -> str:
+    """Who chose the orders, in words: the sensor names new orders in run config nobody typed."""
+    if not listed:
+        return f"every order in LNB status {export_status}"
+    sensor = context.run.tags.get("dagster/sensor_name")
+    return f"{count} orders new in LNB status {export_status}, named by {sensor}" if sensor \
+        else f"{count} orders named in the launchpad's run config"
+
+
 @dg.asset(group_name=GROUP, kinds={"lenewblack", "shopify", "polars"}, retry_policy=API_RETRY)
 @fail_fast_on_permanent_errors
 def lnb_orders_for_export(context: dg.AssetExecutionContext, config: OrderSelectionConfig,
                           lenewblack: LeNewBlackResource, shopify: ShopifyResource,
                           order_flow_settings: OrderFlowSettings,
                           shopify_inventory_levels: pl.DataFrame) -> dg.MaterializeResult[OrderBatch]:
-    """LNB orders selected for export, checked against the rules.
+    """LNB orders selected for export, checked against the rules; and every order in the export status now.
 
-    Orders in LNB_ORDER_EXPORT_STATUS, or the references listed in run config. Canceled and
+    Orders in LNB_ORDER_EXPORT_STATUS, or the references listed in run config. The blocked orders
+    reported (here, by the checks and by the alert) are all those in the export status now, so a run
+    for a few listed orders never makes the others look fixed. Canceled and
     already-exported orders are never sent, even if listed. Each order is blocked, with every
     reason, when its retailer reference is missing or matches no Shopify customer, a line has no
     EAN13/SKU or matches no (or several) Shopify variants, a quantity is not positive, it has no
@@ -101,6 +117,7 @@ def lnb_orders_for_export(context: dg.AssetExecutionContext, config: OrderSelect
     client = shopify.get_client(context.log)
     listed = bool(config.references)
     skipped: list[tuple[str, str]] = []
+    in_export_status = {order["reference"]: order for order in lnb.iter_orders(status=settings.export_status)}
     if listed:
         fetched = []
         for reference in dict.fromkeys(config.references):
@@ -109,7 +126,7 @@ def lnb_orders_for_export(context: dg.AssetExecutionContext, config: OrderSelect
             except LnbNotFound:
                 skipped.append((reference, "no such order in LNB"))
     else:
-        fetched = list({order["reference"]: order for order in lnb.iter_orders(status=settings.export_status)}.values())
+        fetched = list(in_export_status.values())
     selected = []
     for order in fetched:
         reason = selection_reason(order, settings, listed)
@@ -117,23 +134,34 @@ def lnb_orders_for_export(context: dg.AssetExecutionContext, config: OrderSelect
             selected.append(order)
         else:
             skipped.append((order["reference"], reason))
-    buyers = find_buyers(client, [ref for order in selected if (ref := retailer_reference(order))], settings)
+    to_check = list({**{o["reference"]: o for o in selected}, **in_export_status}.values())
+    buyers = find_buyers(client, [ref for order in to_check if (ref := retailer_reference(order))], settings)
     shop_currency = client.execute(SHOP_QUERY)["shop"]["currencyCode"]
     scopes = {scope["handle"] for scope in client.execute(ACCESS_SCOPES_QUERY)["currentAppInstallation"]["accessScopes"]}
     moment = ExportMoment(lenewblack.timezone(), datetime.now(UTC), SCOPE_READ_ALL_ORDERS in scopes)
-    validation, lines = validate_orders(selected, buyers, variant_index(shopify_inventory_levels), shop_currency,
-                                        settings, moment)
-    blocked = validation.filter(pl.col("status") == ORDER_BLOCKED)
-    context.log.info("%d orders selected, %d exportable, %d blocked, %d skipped", len(selected),
-                     len(validation) - len(blocked), len(blocked), len(skipped))
-    batch = OrderBatch({o["reference"]: o for o in selected}, validation, lines, _skipped_frame(skipped), buyers,
-                       shop_currency)
+    checked, checked_lines = validate_orders(to_check, buyers, variant_index(shopify_inventory_levels), shop_currency,
+                                             settings, moment)
+    selected_refs = pl.Series([o["reference"] for o in selected], dtype=pl.String)
+    state_refs = pl.Series(list(in_export_status), dtype=pl.String)
+    batch = OrderBatch(
+        {o["reference"]: o for o in selected},
+        checked.filter(pl.col("reference").is_in(selected_refs)),
+        checked_lines.filter(pl.col("reference").is_in(selected_refs)),
+        checked.filter(pl.col("reference").is_in(state_refs)),
+        checked_lines.filter(pl.col("reference").is_in(state_refs)),
+        _skipped_frame(skipped), buyers, shop_currency)
+    exportable = batch.validation.filter(pl.col("status") == ORDER_EXPORTABLE).height
+    blocked = batch.state_validation.filter(pl.col("status") == ORDER_BLOCKED)
+    context.log.info("%d orders selected, %d exportable, %d skipped; %d of the %d orders in LNB status %s are blocked",
+                     len(selected), exportable, len(skipped), len(blocked), len(in_export_status),
+                     settings.export_status)
     return dg.MaterializeResult(value=batch, metadata={
         "orders_selected": len(selected),
-        "orders_exportable": len(validation) - len(blocked),
+        "orders_exportable": exportable,
+        "orders_in_export_status": len(in_export_status),
         "orders_blocked": len(blocked),
         "orders_skipped": len(skipped),
-        "selection": "listed in run config" if listed else f"LNB status {settings.export_status}",
+        "selection": _selection_text(context, listed, len(selected), settings.export_status),
         "blocked": dg.MetadataValue.md(markdown_table(
             blocked.select("reference", "retailer_reference", pl.col("reasons").list.join("; ")), SAMPLE_ROWS)),
         "skipped": dg.MetadataValue.md(markdown_table(batch.skipped, SAMPLE_ROWS)),

@@ -1,6 +1,7 @@
 """The order rules as asset checks: each blocked order is reported with its reasons.
 
-Blocked orders are WARN: they keep their LNB status and go out by themselves once fixed.
+They describe every order in the export status now, whatever the run selected. Blocked orders are
+WARN: they keep their LNB status and go out by themselves once fixed.
 """
 
 import dagster as dg
@@ -25,7 +26,8 @@ from lnb_pipeline.rules.stock import markdown_table
 
 
 def _lines_with(batch: OrderBatch, reasons: tuple[str, ...]) -> pl.DataFrame:
-    return batch.lines.filter(pl.any_horizontal([pl.col("reason").str.contains(r, literal=True) for r in reasons]))
+    return batch.state_lines.filter(
+        pl.any_horizontal([pl.col("reason").str.contains(r, literal=True) for r in reasons]))
 
 
 def _lines_result(offending: pl.DataFrame, rule: str) -> dg.AssetCheckResult:
@@ -69,13 +71,13 @@ def order_lines_match_shopify_variants(lnb_orders_for_export: OrderBatch) -> dg.
                 description="Every order's retailer has a reference that matches a Shopify customer (or company).")
 def retailer_references_valid(lnb_orders_for_export: OrderBatch) -> dg.AssetCheckResult:
     reasons = (REASON_RETAILER_REFERENCE_MISSING, REASON_NO_CUSTOMER, REASON_NO_COMPANY)
-    offending = lnb_orders_for_export.validation.filter(
+    offending = lnb_orders_for_export.state_validation.filter(
         pl.col("reasons").list.eval(pl.any_horizontal([pl.element().str.starts_with(r) for r in reasons])).list.any())
     return _orders_result(offending, "blocked by their retailer reference")
 
 
 @dg.asset_check(asset=lnb_orders_for_export,
-                description="No selected order is blocked; each blocked one is listed with every reason.")
+                description="No order in the export status is blocked now; each blocked one is listed with every reason.")
 def no_order_blocked(lnb_orders_for_export: OrderBatch) -> dg.AssetCheckResult:
-    blocked = lnb_orders_for_export.validation.filter(pl.col("status") == ORDER_BLOCKED)
+    blocked = lnb_orders_for_export.state_validation.filter(pl.col("status") == ORDER_BLOCKED)
     return _orders_result(blocked, "blocked: they keep their LNB status until fixed")
