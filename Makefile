@@ -12,7 +12,7 @@ DAGSTER_PORT ?= 3000
 SCENARIO ?= demo
 DAGSTER_PROFILE ?= local
 
-.PHONY: run test sandbox install clean
+.PHONY: run test sandbox install clean free-pool-slots
 
 $(INSTALLED): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (python3.11, python3.12, ...)"; exit 1; }
@@ -45,6 +45,11 @@ sandbox: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# After a run killed outside the daemon (`dg launch`, a reboot): its pool slots, held forever otherwise.
+# Fails the runs whose process is gone, frees their slots; DRY_RUN=1 only lists. See lnb_pipeline/deploy/pool_slots.py.
+free-pool-slots: $(INSTALLED)
+	DAGSTER_HOME="$(DAGSTER_HOME)" $(BIN)/python -m lnb_pipeline.deploy.pool_slots $(if $(DRY_RUN),--dry-run)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks *.egg-info
