@@ -6,6 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from lnb_pipeline.defs.pool_waits import in_process_executor_naming_pool_holders
+
 
 @dg.definitions
 def defs() -> dg.Definitions:
@@ -13,5 +15,5 @@ def defs() -> dg.Definitions:
     a process per step would start Python and import the project again for each of them."""
     return dg.Definitions.merge(
         dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
-        dg.Definitions(executor=dg.in_process_executor),
+        dg.Definitions(executor=in_process_executor_naming_pool_holders),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from lnb_pipeline.defs.env import described
+from lnb_pipeline.defs.pool_waits import in_process_executor_naming_pool_holders
 from lnb_pipeline.settings import raise_problems, read_setting
 
 FLOW_TAG = "lnb_pipeline/flow"
@@ -16,7 +17,7 @@ inventory_sync = dg.define_asset_job(
     name="inventory_sync",
     selection=dg.AssetSelection.groups("inventory"),
     description="Read Shopify stock, compute available-to-sell per key, preview and push it to LNB.",
-    executor_def=dg.in_process_executor,
+    executor_def=in_process_executor_naming_pool_holders,
     # A run retried after a crash reads Shopify and LNB again rather than reuse what the dead run read.
     tags={FLOW_TAG: "inventory", "dagster/retry_strategy": "ALL_STEPS"},
 )

@@ -8,10 +8,14 @@ import json
 import dagster as dg
 
 from lnb_pipeline.defs.env import described
-from lnb_pipeline.defs.inventory.assets import shopify_inventory_levels, shopify_locations
+from lnb_pipeline.defs.inventory.assets import (
+    shopify_inventory_levels,
+    shopify_locations,
+)
 from lnb_pipeline.defs.inventory.schedules import FLOW_TAG
 from lnb_pipeline.defs.lenewblack.resources import LeNewBlackResource
 from lnb_pipeline.defs.orders.settings import OrderFlowSettings
+from lnb_pipeline.defs.pool_waits import in_process_executor_naming_pool_holders
 from lnb_pipeline.settings import raise_problems, read_setting
 
 ORDERS_CRON = read_setting("LNB_ORDERS_CRON", str)
@@ -27,7 +31,7 @@ orders_export = dg.define_asset_job(
     selection=dg.AssetSelection.groups("orders") | dg.AssetSelection.assets(*SHOPIFY_READ),
     description="Read Shopify's variants, check the LNB orders selected for export, create them in Shopify "
                 "exactly once, mark them in LNB.",
-    executor_def=dg.in_process_executor,
+    executor_def=in_process_executor_naming_pool_holders,
     # A run retried after a crash reads Shopify and LNB again rather than reuse what the dead run read.
     tags={FLOW_TAG: "orders", "dagster/retry_strategy": "ALL_STEPS"},
 )

@@ -1,0 +1,1 @@
+"""Deployment: the Dagster instance profiles (``dagster.<profile>.yaml``) and the operator's tools."""
