@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,3 +37,24 @@ def reset_sandbox(sandbox: Sandbox, scenario: str | dict[str, Any]) -> None:
     """Load ``scenario`` into both servers, clearing faults, stats and changed settings."""
     for url in (sandbox.shopify.url, sandbox.lnb.url):
         requests.post(f"{url}/_sandbox/reset", json={"scenario": scenario}, timeout=60).raise_for_status()
+
+
+Processes = list[subprocess.Popen[bytes]]
+
+
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    """Every process a test starts, each leading its own process group: all groups die at teardown."""
+    started: Processes = []
+    yield started
+    for process in started:
+        kill_group(process)
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process and everything it started (the run, a code server), as a crash would."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()

@@ -18,7 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ import polars as pl
 import pytest
 import requests
 import yaml
-from conftest import reset_sandbox
+from conftest import Processes, kill_group, reset_sandbox
 from helpers import (
     DEMO_BLOCKED,
     DEMO_CONFIRMED,
@@ -40,14 +40,21 @@ from helpers import (
 )
 
 from lnb_pipeline.definitions import defs
-from lnb_pipeline.defs.inventory.assets import shopify_inventory_levels, shopify_locations
+from lnb_pipeline.defs.inventory.assets import (
+    shopify_inventory_levels,
+    shopify_locations,
+)
 from lnb_pipeline.defs.inventory.settings import InventorySettings
 from lnb_pipeline.defs.orders.assets import EXPORT_POOL
 from lnb_pipeline.defs.shopify.resources import ShopifyResource
 from lnb_pipeline.order_export import ALREADY_IN_SHOPIFY, CREATED
 from lnb_pipeline.sandbox import Sandbox
 from lnb_pipeline.sandbox.lnb.api import LnbApi
-from lnb_pipeline.sandbox.shopify.api import DEFAULT_CLIENT_ID, DEFAULT_TOKEN, ShopifyApi
+from lnb_pipeline.sandbox.shopify.api import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_TOKEN,
+    ShopifyApi,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 JOB_TIMEOUT_SECONDS = 120
@@ -60,33 +67,10 @@ BATCH_SIZE = 100
 """Stock rows per LNB call in the stock crash test: the demo's changes then take two calls."""
 NO_STEP_RETRIES = {"execution": {"config": {"retries": {"disabled": {}}}}}
 """For runs meant to fail: the same errors, without the assets' RetryPolicy pauses (15 s, 30 s)."""
-
-
-Processes = list[subprocess.Popen[bytes]]
-"""The processes a test started (see the ``processes`` fixture)."""
-
 ALL_ORDERS_QUERY = "{ orders(first: 250) { nodes { name } } }"
 
 
 # --- processes ----------------------------------------------------------------------------------
-
-@pytest.fixture
-def processes() -> Iterator[Processes]:
-    """Every process a test starts, each leading its own process group: all groups die at teardown."""
-    started: Processes = []
-    yield started
-    for process in started:
-        _kill_group(process)
-
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the process and everything it started (the run, a code server), as a crash would."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait()
-
 
 def _venv_script(name: str) -> Path:
     return Path(sys.executable).with_name(name)
@@ -178,7 +162,7 @@ def _kill_during_stall(sandbox: Sandbox, run: subprocess.Popen[bytes], stalled_e
     ``calls_when_done``-th call to ``stalled_endpoint``), so no late request spills into what follows."""
     _wait_until(lambda: _stats(sandbox.lnb.url)["faults_injected"].get("timeout") == 1,
                 f"stalled call to {stalled_endpoint}", run)
-    _kill_group(run)
+    kill_group(run)
     _wait_until(lambda: _stats(sandbox.lnb.url)["requests"].get(stalled_endpoint) == calls_when_done,
                 f"end of the stalled call to {stalled_endpoint}", timeout=STALL_SECONDS + 10)
     _disarm_faults(sandbox)

@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -24,6 +23,7 @@ from typing import Any, cast
 import dagster as dg
 import pytest
 import requests
+from conftest import kill_group
 from dagster._core.events import DagsterEvent, EngineEventData
 
 from lnb_pipeline.defs import pool_waits
@@ -196,24 +196,6 @@ def test_the_note_comes_at_once_then_every_interval_until_the_step_has_its_slot(
 
 # --- as deployed ---------------------------------------------------------------------------------
 
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Every process a test starts, each leading its own process group: all groups die at teardown."""
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        _kill_group(process)
-
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the process and everything it started, as a crash would."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait()
-
-
 def _launch_export(processes: list[subprocess.Popen[bytes]], console: Path) -> subprocess.Popen[bytes]:
     """``dg launch --job orders_export`` in a new session, as an operator runs it; its output in ``console``."""
     env = {**os.environ, "VIRTUAL_ENV": str(BIN.parent), "PATH": f"{BIN}:{os.environ['PATH']}"}
@@ -267,7 +249,7 @@ def test_a_killed_cli_export_holds_its_pool_until_freed_and_the_waiting_export_s
         [killed] = holders()
         while_alive = _free_pool_slots()
         assert holders() == {killed}
-        _kill_group(first)
+        kill_group(first)
 
         second = _launch_export(processes, tmp_path / "second.log")
         note = f"pool {EXPORT_POOL} held by run {killed} (step {STEP}, started "
