@@ -138,15 +138,21 @@ def test_nothing_to_free() -> None:
         assert free_pool_slots(instance) == ["No run holds or is queued for a pool slot."]
 
 
+def _one_holds_the_other_waits(instance: dg.DagsterInstance) -> tuple[str, str]:
+    """Two started runs: the first holds the export pool's one slot, the second's step waits for it."""
+    storage = instance.event_log_storage
+    storage.set_concurrency_slots(EXPORT_POOL, 1)
+    holder, waiting = (_run(instance, dg.DagsterRunStatus.STARTED) for _ in range(2))
+    assert storage.claim_concurrency_slot(EXPORT_POOL, holder, STEP).is_claimed
+    assert not storage.claim_concurrency_slot(EXPORT_POOL, waiting, STEP).is_claimed
+    return holder, waiting
+
+
 def test_a_waiting_step_is_told_who_holds_its_pool() -> None:
     """The note names the holding run and step, when it took the slot and its status; the holder,
     and a pool nobody waits on, get none."""
     with dg.instance_for_test() as instance:
-        storage = instance.event_log_storage
-        storage.set_concurrency_slots(EXPORT_POOL, 1)
-        holder, waiting = (_run(instance, dg.DagsterRunStatus.STARTED) for _ in range(2))
-        assert storage.claim_concurrency_slot(EXPORT_POOL, holder, STEP).is_claimed
-        assert not storage.claim_concurrency_slot(EXPORT_POOL, waiting, STEP).is_claimed
+        holder, waiting = _one_holds_the_other_waits(instance)
         notes = pool_waits.pool_wait_notes(instance, waiting, {EXPORT_POOL, "lnb_stock_push"})
         assert pool_waits.pool_wait_notes(instance, holder, {EXPORT_POOL}) == {}
     [((pool, step), note)] = notes.items()
@@ -177,10 +183,7 @@ def test_the_note_comes_at_once_then_every_interval_until_the_step_has_its_slot(
     monkeypatch.setattr(pool_waits, "NOTE_EVERY_SECONDS", 0.5)
     with dg.instance_for_test() as instance:
         storage = instance.event_log_storage
-        storage.set_concurrency_slots(EXPORT_POOL, 1)
-        holder, waiting = (_run(instance, dg.DagsterRunStatus.STARTED) for _ in range(2))
-        assert storage.claim_concurrency_slot(EXPORT_POOL, holder, STEP).is_claimed
-        assert not storage.claim_concurrency_slot(EXPORT_POOL, waiting, STEP).is_claimed
+        holder, waiting = _one_holds_the_other_waits(instance)
         log = _StepLog()
         watcher = pool_waits._PoolWatcher(cast(Any, SimpleNamespace(instance=instance, run_id=waiting, log=log)),
                                           {EXPORT_POOL})

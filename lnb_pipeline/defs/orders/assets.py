@@ -81,6 +81,8 @@ class OrderBatch:
     """Listed or fetched orders never sent (canceled, already exported, unknown): reference, reason."""
     buyers: dict[str, Buyer | None]
     shop_currency: str
+    development_store: bool
+    """Shopify takes 5 new orders a minute there: the export paces itself."""
 
 
 def _skipped_frame(rows: list[tuple[str, str]]) -> pl.DataFrame:
@@ -136,7 +138,8 @@ def lnb_orders_for_export(context: dg.AssetExecutionContext, config: OrderSelect
             skipped.append((order["reference"], reason))
     to_check = list({**{o["reference"]: o for o in selected}, **in_export_status}.values())
     buyers = find_buyers(client, [ref for order in to_check if (ref := retailer_reference(order))], settings)
-    shop_currency = client.execute(SHOP_QUERY)["shop"]["currencyCode"]
+    shop = client.execute(SHOP_QUERY)["shop"]
+    shop_currency = shop["currencyCode"]
     scopes = {scope["handle"] for scope in client.execute(ACCESS_SCOPES_QUERY)["currentAppInstallation"]["accessScopes"]}
     moment = ExportMoment(lenewblack.timezone(), datetime.now(UTC), SCOPE_READ_ALL_ORDERS in scopes)
     checked, checked_lines = validate_orders(to_check, buyers, variant_index(shopify_inventory_levels), shop_currency,
@@ -149,7 +152,7 @@ def lnb_orders_for_export(context: dg.AssetExecutionContext, config: OrderSelect
         checked_lines.filter(pl.col("reference").is_in(selected_refs)),
         checked.filter(pl.col("reference").is_in(state_refs)),
         checked_lines.filter(pl.col("reference").is_in(state_refs)),
-        _skipped_frame(skipped), buyers, shop_currency)
+        _skipped_frame(skipped), buyers, shop_currency, shop["plan"]["partnerDevelopment"])
     exportable = batch.validation.filter(pl.col("status") == ORDER_EXPORTABLE).height
     blocked = batch.state_validation.filter(pl.col("status") == ORDER_BLOCKED)
     context.log.info("%d orders selected, %d exportable, %d skipped; %d of the %d orders in LNB status %s are blocked",
@@ -196,7 +199,7 @@ def shopify_orders_from_lnb(context: dg.AssetExecutionContext, lenewblack: LeNew
     batch = lnb_orders_for_export
     client = shopify.get_client(context.log)
     lookup = OrderLookup.for_shop(client, settings.order_metafield, context.log)
-    development_store = client.execute(SHOP_QUERY)["shop"]["plan"]["partnerDevelopment"]
+    development_store = batch.development_store
     exportable = batch.validation.filter(pl.col("status") == ORDER_EXPORTABLE)
     references = exportable["reference"].to_list()
     if development_store and len(references) > CreatePace.LIMIT:
