@@ -24,6 +24,11 @@ from lnb_pipeline.clients.shopify_queries import (
 )
 from lnb_pipeline.rules.stock import LEVEL_SCHEMA
 
+NAME_SCHEMA: dict[str, pl.DataType] = {"product_id": pl.String(), "title": pl.String()}
+"""Read beside the levels so people see names, not ids: the product's gid (for admin links) and the
+variant's display name ("Product - Variant")."""
+READ_SCHEMA: dict[str, pl.DataType] = LEVEL_SCHEMA | NAME_SCHEMA
+
 ReadMode = Literal["auto", "paginated", "bulk"]
 READ_MODES: tuple[str, ...] = ("auto", "paginated", "bulk")
 LOCATION_SCHEMA = {"id": pl.Utf8, "name": pl.Utf8, "is_active": pl.Boolean}
@@ -31,19 +36,20 @@ BULK_LINE_SCHEMA: dict[str, pl.DataType] = {
     "id": pl.String(),
     "sku": pl.String(),
     "barcode": pl.String(),
-    "product": pl.Struct({"status": pl.String()}),
+    "displayName": pl.String(),
+    "product": pl.Struct({"id": pl.String(), "status": pl.String()}),
     "inventoryItem": pl.Struct({"tracked": pl.Boolean()}),
     "location": pl.Struct({"id": pl.String(), "name": pl.String()}),
     "quantities": pl.List(pl.Struct({"name": pl.String(), "quantity": pl.Int64()})),
 }
-"""What the levels need of ``VARIANT_STOCK_BULK_QUERY``'s lines: variant lines use the first five
+"""What the levels need of ``VARIANT_STOCK_BULK_QUERY``'s lines: variant lines use the first six
 fields, level lines (``__parentId``: their variant) the last two."""
 
 
 @dataclass(frozen=True)
 class StockRead:
     levels: pl.DataFrame
-    """One row per variant x location (LEVEL_SCHEMA); a variant without levels has one row with nulls."""
+    """One row per variant x location (READ_SCHEMA); a variant without levels has one row with nulls."""
     expected_variants: int
     """Shopify's ``productVariantsCount`` taken just before the read, to catch silent loss."""
     mode: Literal["paginated", "bulk"]
@@ -86,13 +92,15 @@ def _bulk_levels(client: ShopifyClient, operation: dict[str, Any]) -> pl.DataFra
         "id", "sku", "barcode",
         pl.col("product").struct.field("status").alias("product_status"),
         pl.col("inventoryItem").struct.field("tracked").fill_null(False).alias("tracked"),
+        pl.col("product").struct.field("id").alias("product_id"),
+        pl.col("displayName").alias("title"),
     ), (
         pl.col("location").struct.field("id").alias("location_id"),
         pl.col("location").struct.field("name").alias("location_name"),
         *(_quantity(name) for name in ("available", "on_hand", "committed")),
     ))
     joined = join_bulk_children(variants, levels)
-    return joined.rename({"id": "variant_id"}).select(list(LEVEL_SCHEMA)).cast(LEVEL_SCHEMA)
+    return joined.rename({"id": "variant_id"}).select(list(READ_SCHEMA)).cast(READ_SCHEMA)
 
 
 def _quantity(name: str) -> pl.Expr:
@@ -110,21 +118,22 @@ def _paged_variants(client: ShopifyClient, variables: dict[str, Any]) -> Iterato
 
 def _levels_frame(variants: Iterable[dict[str, Any]]) -> pl.DataFrame:
     """Columns are filled as lists: far faster than a dict per row for 300 000 levels."""
-    columns: dict[str, list[Any]] = {name: [] for name in LEVEL_SCHEMA}
+    columns: dict[str, list[Any]] = {name: [] for name in READ_SCHEMA}
     for variant in variants:
         item = variant.get("inventoryItem") or {}
         product = variant.get("product") or {}
         base = (variant["id"], variant.get("sku"), variant.get("barcode"), product.get("status"),
-                bool(item.get("tracked")))
+                bool(item.get("tracked")), product.get("id"), variant.get("displayName"))
         levels = variant.get("levels") or [None]
         for level in levels:
             quantities = {q["name"]: q["quantity"] for q in (level or {}).get("quantities", [])}
             location = (level or {}).get("location") or {}
-            for name, value in zip(("variant_id", "sku", "barcode", "product_status", "tracked"), base, strict=True):
+            for name, value in zip(("variant_id", "sku", "barcode", "product_status", "tracked", "product_id", "title"),
+                                   base, strict=True):
                 columns[name].append(value)
             columns["location_id"].append(location.get("id"))
             columns["location_name"].append(location.get("name"))
             columns["available"].append(quantities.get("available"))
             columns["on_hand"].append(quantities.get("on_hand"))
             columns["committed"].append(quantities.get("committed"))
-    return pl.DataFrame(columns, schema=LEVEL_SCHEMA)
+    return pl.DataFrame(columns, schema=READ_SCHEMA)

@@ -37,7 +37,7 @@ VARIANT_STOCK_PAGE_QUERY = f"""
 query VariantStock($first: Int!, $after: String, $query: String, $levels: Int!) {{
   productVariants(first: $first, after: $after, query: $query) {{
     nodes {{
-      id sku barcode updatedAt
+      id sku barcode displayName updatedAt
       product {{ id status }}
       inventoryItem {{
         id tracked
@@ -56,7 +56,7 @@ VARIANT_STOCK_BULK_QUERY = f"""
   productVariants {{
     edges {{
       node {{
-        id sku barcode updatedAt
+        id sku barcode displayName updatedAt
         product {{ id status }}
         inventoryItem {{
           id tracked
