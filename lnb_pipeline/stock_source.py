@@ -24,9 +24,11 @@ from lnb_pipeline.clients.shopify_queries import (
 )
 from lnb_pipeline.rules.stock import LEVEL_SCHEMA
 
-NAME_SCHEMA: dict[str, pl.DataType] = {"product_id": pl.String(), "title": pl.String()}
-"""Read beside the levels so people see names, not ids: the product's gid (for admin links) and the
-variant's display name ("Product - Variant")."""
+NAME_SCHEMA: dict[str, pl.DataType] = {"product_id": pl.String(), "title": pl.String(),
+                                       "inventory_item_id": pl.String()}
+"""Read beside the levels: the product's gid (for admin links), the variant's display name ("Product -
+Variant"), so people see names rather than ids, and the inventory item's gid, which is what a
+changed level names (the incremental stock path)."""
 READ_SCHEMA: dict[str, pl.DataType] = LEVEL_SCHEMA | NAME_SCHEMA
 
 ReadMode = Literal["auto", "paginated", "bulk"]
@@ -38,7 +40,7 @@ BULK_LINE_SCHEMA: dict[str, pl.DataType] = {
     "barcode": pl.String(),
     "displayName": pl.String(),
     "product": pl.Struct({"id": pl.String(), "status": pl.String()}),
-    "inventoryItem": pl.Struct({"tracked": pl.Boolean()}),
+    "inventoryItem": pl.Struct({"id": pl.String(), "tracked": pl.Boolean()}),
     "location": pl.Struct({"id": pl.String(), "name": pl.String()}),
     "quantities": pl.List(pl.Struct({"name": pl.String(), "quantity": pl.Int64()})),
 }
@@ -94,6 +96,7 @@ def _bulk_levels(client: ShopifyClient, operation: dict[str, Any]) -> pl.DataFra
         pl.col("inventoryItem").struct.field("tracked").fill_null(False).alias("tracked"),
         pl.col("product").struct.field("id").alias("product_id"),
         pl.col("displayName").alias("title"),
+        pl.col("inventoryItem").struct.field("id").alias("inventory_item_id"),
     ), (
         pl.col("location").struct.field("id").alias("location_id"),
         pl.col("location").struct.field("name").alias("location_name"),
@@ -123,13 +126,13 @@ def _levels_frame(variants: Iterable[dict[str, Any]]) -> pl.DataFrame:
         item = variant.get("inventoryItem") or {}
         product = variant.get("product") or {}
         base = (variant["id"], variant.get("sku"), variant.get("barcode"), product.get("status"),
-                bool(item.get("tracked")), product.get("id"), variant.get("displayName"))
+                bool(item.get("tracked")), product.get("id"), variant.get("displayName"), item.get("id"))
         levels = variant.get("levels") or [None]
         for level in levels:
             quantities = {q["name"]: q["quantity"] for q in (level or {}).get("quantities", [])}
             location = (level or {}).get("location") or {}
-            for name, value in zip(("variant_id", "sku", "barcode", "product_status", "tracked", "product_id", "title"),
-                                   base, strict=True):
+            for name, value in zip(("variant_id", "sku", "barcode", "product_status", "tracked", "product_id", "title",
+                                    "inventory_item_id"), base, strict=True):
                 columns[name].append(value)
             columns["location_id"].append(location.get("id"))
             columns["location_name"].append(location.get("name"))
