@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from lnb_pipeline.clients.lenewblack import DEFAULT_BASE_URL
 from lnb_pipeline.clients.lnb_time import DEFAULT_LNB_TIMEZONE
 from lnb_pipeline.defs.task_logs import default_task_log_dir
+from lnb_pipeline.stock_mirror import default_mirror_dir
 
 T = TypeVar("T", str, int)
 _SETTING_KEY = "lnb_setting"
@@ -170,6 +171,14 @@ SETTINGS: dict[str, Setting] = {setting.name: setting for setting in (
     Setting("LNB_STOCK_MAX_INVALID_PERCENT", int, 20,
             "above this share of variants with a missing, invalid or duplicate key, the push is blocked", STOCK,
             form=whole_number(0, 100)),
+    Setting("LNB_STOCK_GUARD_MAX_CHANGED_PERCENT", int, 50,
+            "push guard: a push that would change the quantity of more than this share of LNB's keys is blocked "
+            "until someone confirms it in run config (`ops: {lnb_stock_preview: {config: {confirm_push_guard: true}}}`); "
+            "a routine push changes a few percent, the demo's first push 38", STOCK, form=whole_number(0, 100)),
+    Setting("LNB_STOCK_GUARD_MAX_ZEROED_PERCENT", int, 10,
+            "push guard: a push that would set to 0 more than this share of LNB's units is blocked the same way, so "
+            "a broken Shopify read never wipes LNB's stock; a routine push zeroes well under 1 percent", STOCK,
+            form=whole_number(0, 100)),
     Setting("SHOPIFY_STOCK_READ_MODE", str, "auto",
             "`paginated`, `bulk`, or `auto`: a bulk operation from `SHOPIFY_BULK_THRESHOLD` variants", STOCK),
     Setting("SHOPIFY_BULK_THRESHOLD", int, 250,
@@ -180,6 +189,18 @@ SETTINGS: dict[str, Setting] = {setting.name: setting for setting in (
     Setting("LNB_TIMEZONE", str, "UTC", "the time zone of both schedules' cron", STOCK, form=TIME_ZONE),
     Setting("LNB_TASK_LOG_DIR", str, default_task_log_dir, "where task log files go (both flows)", STOCK,
             shown_default="`$DAGSTER_HOME/task_logs` (`./task_logs` without `DAGSTER_HOME`)"),
+    Setting("LNB_STOCK_CHANGES_SECONDS", int, 30,
+            "how often `shopify_stock_changes_sensor` asks Shopify whether any stock level changed since the last "
+            "push (a few cost points a location), launching `inventory_changes_sync` when one did; a change reaches "
+            "LNB about this long plus a run's duration later", STOCK, form=whole_number(5)),
+    Setting("LNB_STOCK_CHANGES_OVERLAP_SECONDS", int, 30,
+            "each read of changed stock levels starts this long before the previous one did, so a change that "
+            "Shopify's search index or a clock difference showed late is still read; re-read changes cost about 2 "
+            "points each and are not pushed again", STOCK, form=whole_number(0)),
+    Setting("LNB_STOCK_STATE_DIR", str, default_mirror_dir,
+            "where the incremental stock path keeps its picture of Shopify's stock, what LNB was last sent and "
+            "its cursor (written by every full and incremental push)", STOCK,
+            shown_default="`$DAGSTER_HOME/stock_mirror` (`./stock_mirror` without `DAGSTER_HOME`)"),
 
     Setting("LNB_ORDER_EXPORT_STATUS", str, "confirmed", "LNB status of the orders to export", ORDERS),
     Setting("LNB_ORDER_EXPORTED_STATUS", str, "invoicing", "LNB status set once the order is in Shopify", ORDERS),

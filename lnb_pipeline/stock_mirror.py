@@ -40,6 +40,12 @@ class StockMirror:
     """The locations summed when the mirror was made; a change of selection waits for the next full sync."""
 
 
+def default_mirror_dir() -> str:
+    """``$DAGSTER_HOME/stock_mirror`` when Dagster has a home, else ``./stock_mirror``."""
+    home = os.environ.get("DAGSTER_HOME")
+    return str(Path(home) / "stock_mirror") if home else "stock_mirror"
+
+
 def load_mirror(directory: Path) -> StockMirror | None:
     """The live state, or None before the first full sync."""
     try:

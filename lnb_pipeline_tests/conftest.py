@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,12 +23,14 @@ def sandbox_session() -> Iterator[Sandbox]:
 
 
 @pytest.fixture
-def sandbox(sandbox_session: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+def sandbox(sandbox_session: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Sandbox:
     """Both servers back to the demo scenario, and the environment pointing at them (the fixed
-    Shopify token, so client credentials exported in the shell are set aside)."""
+    Shopify token, so client credentials exported in the shell are set aside). The stock mirror is
+    the test's own: one left by another test would make its stock changes look like this test's."""
     reset_sandbox(sandbox_session, "demo")
     for name, value in sandbox_session.environment().items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LNB_STOCK_STATE_DIR", str(tmp_path / "stock_mirror"))
     for name in ("SHOPIFY_CLIENT_ID", "SHOPIFY_CLIENT_SECRET"):
         monkeypatch.delenv(name, raising=False)
     return sandbox_session

@@ -19,7 +19,14 @@ import polars as pl
 import pytest
 import requests
 from conftest import reset_sandbox
-from helpers import REPO_ROOT, asset_metadata, check_evaluation, check_metadata, lnb_get, reloaded_under
+from helpers import (
+    REPO_ROOT,
+    asset_metadata,
+    check_evaluation,
+    check_metadata,
+    lnb_get,
+    reloaded_under,
+)
 
 from lnb_pipeline.definitions import defs
 from lnb_pipeline.defs.inventory import schedules
@@ -58,9 +65,12 @@ PREVIEW_ASSETS = [shopify_locations, shopify_inventory_levels, available_to_sell
 STOCK_CHECKS = [keys_present, ean13_check_digits_valid, keys_unique, excluded_share_within_limit]
 FULL_REFRESH = {"ops": {"lnb_stock_push": {"config": {"full_refresh": True}}}}
 PUSH_PREFIX = f"{LNB_BASE_PATH}/multi/inventory/"
-LOG_COLUMNS = ("key", "variant_id", "outcome", "quantity", "detail")
+LOG_COLUMNS = ("key", "variant_id", "title", "outcome", "quantity", "detail")
 NO_SHARE_LIMIT = 100
 """LNB_STOCK_MAX_INVALID_PERCENT for tests of one row's rule, whose tiny scenarios are mostly bad rows."""
+NO_GUARD = {"guard_max_changed_percent": 100, "guard_max_zeroed_percent": 100}
+"""The push guard's limits in ``_materialize``: these scenarios are small enough that a push changes
+most of LNB. The guard has its own tests (test_push_guard.py)."""
 
 
 # --- scenarios ----------------------------------------------------------------------------------
@@ -89,18 +99,29 @@ def _gid(variant_id: int) -> str:
     return f"gid://shopify/ProductVariant/{variant_id}"
 
 
+def _title(variant_id: int) -> str:
+    """The variant's display name as Shopify gives it: product title, then variant title."""
+    return f"Test Shirt - Variant {variant_id}"
+
+
+def _admin(sandbox: Sandbox, variant_id: int) -> str:
+    """The variant's page in the (sandbox) Shopify admin; all test variants belong to product 1."""
+    return f"{sandbox.shopify_url}/admin/products/1/variants/{variant_id}"
+
+
 # --- running the flow ---------------------------------------------------------------------------
 
 def _materialize(sandbox: Sandbox, tmp_path: Path, *, push: bool = True, full_refresh: bool = False,
                  batch_size: int = 500, instance: dg.DagsterInstance | None = None,
                  **settings: Any) -> dg.ExecuteInProcessResult:
     """The stock assets and checks (the push too unless ``push=False``), resources built explicitly,
-    on ``instance`` (default: an ephemeral one)."""
+    on ``instance`` (default: an ephemeral one); the push guard off unless ``settings`` set its limits."""
     resources = {
         "shopify": ShopifyResource(shop_url=sandbox.shopify_url, access_token="sandbox-token"),
         "lenewblack": LeNewBlackResource(base_url=sandbox.lnb_base_url, client_id="sandbox-client",
                                          client_secret="sandbox-secret", batch_size=batch_size),
-        "inventory_settings": InventorySettings(task_log_dir=str(tmp_path), **settings),
+        "inventory_settings": InventorySettings(task_log_dir=str(tmp_path), state_dir=str(tmp_path / "stock_mirror"),
+                                                **{**NO_GUARD, **settings}),
     }
     return dg.materialize(
         [*PREVIEW_ASSETS, *([lnb_stock_push] if push else []), *STOCK_CHECKS],
@@ -136,6 +157,11 @@ def _materialized(result: dg.ExecuteInProcessResult) -> list[str]:
     return [event.asset_key.to_user_string() for event in result.get_asset_materialization_events()]
 
 
+def _records(value: dg.TableMetadataValue) -> list[dict[str, Any]]:
+    """A table metadata value's rows, as the UI shows them."""
+    return [record.data for record in value.records]
+
+
 def _task_log(result: dg.ExecuteInProcessResult, tmp_path: Path) -> list[tuple[str | None, ...]]:
     """The push's task log rows; the file must be where the metadata says, under the run's id."""
     path = Path(asset_metadata(result, "lnb_stock_push")["task_log"])
@@ -166,7 +192,7 @@ def test_stock_is_summed_over_active_locations_with_negative_levels_counting_zer
 
     assert result.success
     assert _lnb_stock(sandbox) == {EAN_1: 5, EAN_2: 10, EAN_3: 0}
-    assert asset_metadata(result, "available_to_sell")["units_exported"] == 15
+    assert asset_metadata(result, "available_to_sell")["units_available_to_sell"] == 15
 
 
 @pytest.mark.parametrize(("locations", "expected", "summed_over"), [
@@ -186,7 +212,7 @@ def test_locations_are_chosen_by_name_or_id_and_default_to_the_active_ones(
 
     assert result.success
     assert _lnb_stock(sandbox) == expected
-    assert asset_metadata(result, "available_to_sell")["locations"] == summed_over
+    assert asset_metadata(result, "available_to_sell")["locations_summed"] == summed_over
 
 
 def test_variants_sharing_a_key_are_all_excluded_and_lnb_keeps_its_quantity(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -205,15 +231,15 @@ def test_variants_sharing_a_key_are_all_excluded_and_lnb_keeps_its_quantity(sand
     assert _lnb_stock(sandbox) == {EAN_1: 4, UPC_AS_EAN13: 1, EAN_2: 6}
     evaluation = check_evaluation(result, "keys_unique")
     assert (evaluation.passed, evaluation.severity) == (False, dg.AssetCheckSeverity.WARN)
-    assert check_metadata(result, "keys_unique")["excluded_variants"] == 4
+    assert check_metadata(result, "keys_unique")["variants_excluded"] == 4
     shared_upc = f"duplicate key {UPC_AS_EAN13}: shared by 2 variants ({_gid(3)}, {_gid(4)})"
     shared_ean = f"duplicate key {EAN_1}: shared by 2 variants ({_gid(1)}, {_gid(2)})"
     assert _task_log(result, tmp_path) == [
-        (UPC_AS_EAN13, _gid(3), "excluded", None, shared_upc),
-        (UPC_AS_EAN13, _gid(4), "excluded", None, shared_upc),
-        (EAN_1, _gid(1), "excluded", None, shared_ean),
-        (EAN_1, _gid(2), "excluded", None, shared_ean),
-        (EAN_2, _gid(5), "pushed", "6", "LNB had 0"),
+        (UPC_AS_EAN13, _gid(3), _title(3), "excluded", None, shared_upc),
+        (UPC_AS_EAN13, _gid(4), _title(4), "excluded", None, shared_upc),
+        (EAN_1, _gid(1), _title(1), "excluded", None, shared_ean),
+        (EAN_1, _gid(2), _title(2), "excluded", None, shared_ean),
+        (EAN_2, _gid(5), _title(5), "pushed", "6", "LNB had 0"),
     ]
 
 
@@ -235,7 +261,7 @@ def test_barcodes_are_trimmed_upc_becomes_ean13_and_invalid_ones_are_excluded(
     assert _push_calls(sandbox) == [("ean", [{"ean13": UPC_AS_EAN13, "in_stock": 4}, {"ean13": EAN_1, "in_stock": 5}])]
 
 
-def test_asset_checks_report_counts_and_a_sample_of_the_offending_rows(sandbox: Sandbox, tmp_path: Path) -> None:
+def test_asset_checks_list_every_offending_variant_by_name_with_its_admin_link(sandbox: Sandbox, tmp_path: Path) -> None:
     """The check reports are where a merchandiser finds which variants to fix in Shopify."""
     _load(sandbox, [
         _variant(1, EAN_1, {PARIS: 5}, sku="OK-1"),
@@ -246,21 +272,40 @@ def test_asset_checks_report_counts_and_a_sample_of_the_offending_rows(sandbox: 
 
     result = _materialize(sandbox, tmp_path, max_invalid_percent=NO_SHARE_LIMIT)
 
-    header = "| variant_id | sku | barcode | excluded_reason |\n| --- | --- | --- | --- |\n"
-    assert check_metadata(result, "ean13_check_digits_valid") == {
-        "excluded_variants": 2,
-        "sample": header + f"| {_gid(2)} | TYPO-2 | {BAD_CHECK_DIGIT} | invalid EAN13 check digit |\n"
-                           f"| {_gid(4)} | EAN8-4 | 12345670 | not an EAN13 (8 digits) |",
-    }
-    assert check_metadata(result, "keys_present") == {
-        "excluded_variants": 1, "sample": header + f"| {_gid(3)} | NOBAR-3 |  | missing barcode |"}
-    assert check_metadata(result, "keys_unique") == {"excluded_variants": 0, "sample": header.rstrip("\n")}
+    def excluded(variant_id: int, sku: str, barcode: str | None, reason: str) -> dict[str, Any]:
+        return {"variant": _title(variant_id), "SKU": sku, "barcode": barcode, "reason": reason,
+                "Shopify admin": _admin(sandbox, variant_id)}
+
+    invalid = check_metadata(result, "ean13_check_digits_valid")
+    assert invalid["variants_excluded"] == 2
+    assert _records(invalid["variants_excluded_list"]) == [
+        excluded(2, "TYPO-2", BAD_CHECK_DIGIT, "invalid EAN13 check digit"),
+        excluded(4, "EAN8-4", "12345670", "not an EAN13 (8 digits)")]
+    assert [(column.name, column.type) for column in invalid["variants_excluded_list"].schema.columns] == [
+        ("variant", "string"), ("SKU", "string"), ("barcode", "string"), ("reason", "string"),
+        ("Shopify admin", "url")]
+    missing = check_metadata(result, "keys_present")
+    assert (missing["variants_excluded"], _records(missing["variants_excluded_list"])) == (
+        1, [excluded(3, "NOBAR-3", None, "missing barcode")])
+    unique = check_metadata(result, "keys_unique")
+    assert (unique["variants_excluded"], _records(unique["variants_excluded_list"])) == (0, [])
     assert [check_evaluation(result, name).passed for name in ("ean13_check_digits_valid", "keys_present", "keys_unique")] \
         == [False, False, True]
     assert check_metadata(result, "excluded_share_within_limit") == {
-        "invalid_variants": 3, "variants": 4, "invalid_percent": 75.0, "limit_percent": NO_SHARE_LIMIT}
+        "variants_with_bad_keys": 3, "variants_read": 4, "bad_keys_percent": 75.0,
+        "max_bad_keys_percent": NO_SHARE_LIMIT}
     assert check_metadata(result, "variant_count_matches_shopify") == {
-        "variants_read": 4, "variants_expected": 4, "shortfall": 0}
+        "variants_read": 4, "variants_counted_by_shopify": 4, "variants_not_read": 0}
+    stock = asset_metadata(result, "available_to_sell")
+    assert (stock["variants_read"], stock["variants_excluded"], stock["keys_with_quantity"]) == (4, 3, 1)
+    assert _records(stock["variants_excluded_list"]) == [
+        excluded(2, "TYPO-2", BAD_CHECK_DIGIT, "invalid EAN13 check digit"),
+        excluded(3, "NOBAR-3", None, "missing barcode"),
+        excluded(4, "EAN8-4", "12345670", "not an EAN13 (8 digits)")]
+    assert _records(stock["variants_excluded_by_reason"]) == [
+        {"reason": "invalid EAN13 check digit", "variants": 1}, {"reason": "missing barcode", "variants": 1},
+        {"reason": "not an EAN13 (8 digits)", "variants": 1}]
+    assert "variants_excluded_not_listed" not in stock
 
 
 def test_sku_key_mode_pushes_by_sku(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -276,7 +321,7 @@ def test_sku_key_mode_pushes_by_sku(sandbox: Sandbox, tmp_path: Path) -> None:
     assert result.success
     assert _lnb_stock(sandbox, "sku") == {"LS-BLU-M": 5, "WC-CML-L": 3}
     assert _push_calls(sandbox) == [("sku", [{"sku": "LS-BLU-M", "in_stock": 5}, {"sku": "WC-CML-L", "in_stock": 3}])]
-    assert check_metadata(result, "keys_present")["excluded_variants"] == 1
+    assert check_metadata(result, "keys_present")["variants_excluded"] == 1
 
 
 def test_safety_buffer_is_held_back_once_per_key_and_never_goes_below_zero(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -319,8 +364,8 @@ def test_untracked_skipped_is_in_the_task_log(sandbox: Sandbox, tmp_path: Path) 
     result = _materialize(sandbox, tmp_path)
 
     assert _task_log(result, tmp_path) == [
-        (EAN_2, _gid(2), "excluded", None, "untracked (skipped by setting)"),
-        (EAN_1, _gid(1), "pushed", "5", "LNB had 0"),
+        (EAN_2, _gid(2), _title(2), "excluded", None, "untracked (skipped by setting)"),
+        (EAN_1, _gid(1), _title(1), "pushed", "5", "LNB had 0"),
     ]
 
 
@@ -401,12 +446,12 @@ def test_task_log_has_one_line_per_key_with_its_outcome(sandbox: Sandbox, tmp_pa
 
     assert result.success
     assert _task_log(result, tmp_path) == [
-        (None, _gid(4), "excluded", None, "invalid EAN13 check digit"),
-        (EAN_9, None, "in LNB only, left unchanged", "7", None),
-        (EAN_3, _gid(3), "not in LNB, sent only on full refresh", "4", None),
-        (EAN_2, _gid(2), "pushed", "3", "LNB had 8"),
-        (EAN_4, _gid(5), "pushed", "1", "LNB had 2"),
-        (EAN_1, _gid(1), "unchanged", "5", None),
+        (None, _gid(4), _title(4), "excluded", None, "invalid EAN13 check digit"),
+        (EAN_9, None, None, "in LNB only, left unchanged", "7", None),
+        (EAN_3, _gid(3), _title(3), "not in LNB, sent only on full refresh", "4", None),
+        (EAN_2, _gid(2), _title(2), "pushed", "3", "LNB had 8"),
+        (EAN_4, _gid(5), _title(5), "pushed", "1", "LNB had 2"),
+        (EAN_1, _gid(1), _title(1), "unchanged", "5", None),
     ]
 
 
@@ -421,17 +466,19 @@ def test_keys_lnb_rejects_are_recorded_and_the_run_still_succeeds(sandbox: Sandb
     evaluation = check_evaluation(result, "every_push_item_accepted")
     assert (evaluation.passed, evaluation.severity) == (False, dg.AssetCheckSeverity.WARN)
     rejection = f"ean13: No stock row with EAN13 {EAN_3}"
-    assert check_metadata(result, "every_push_item_accepted") == {
-        "rejected": 1,
-        "sample": f"| key | quantity | detail |\n| --- | --- | --- |\n| {EAN_3} | 4 | {rejection} |",
-    }
+    rejected = check_metadata(result, "every_push_item_accepted")
+    assert rejected["keys_rejected"] == 1
+    assert _records(rejected["keys_rejected_list"]) == [
+        {"key": EAN_3, "variant": _title(3), "SKU": None, "barcode": EAN_3, "quantity sent": 4,
+         "LNB's answer": rejection, "Shopify admin": _admin(sandbox, 3)}]
+    assert evaluation.description == "LNB rejected 1 of the 3 keys sent and kept its quantity for them."
     assert (asset_metadata(result, "lnb_stock_push")["keys_pushed"], asset_metadata(result, "lnb_stock_push")["keys_rejected"]) \
         == (2, 1)
     assert _task_log(result, tmp_path) == [
-        (EAN_9, None, "in LNB only, left unchanged", "7", None),
-        (EAN_1, _gid(1), "pushed", "5", None),
-        (EAN_2, _gid(2), "pushed", "3", "LNB had 8"),
-        (EAN_3, _gid(3), "rejected by LNB", "4", rejection),
+        (EAN_9, None, None, "in LNB only, left unchanged", "7", None),
+        (EAN_1, _gid(1), _title(1), "pushed", "5", None),
+        (EAN_2, _gid(2), _title(2), "pushed", "3", "LNB had 8"),
+        (EAN_3, _gid(3), _title(3), "rejected by LNB", "4", rejection),
     ]
 
 
@@ -471,7 +518,7 @@ def test_paginated_and_bulk_reads_give_the_same_stock(sandbox: Sandbox, tmp_path
     assert result.success
     assert _lnb_stock(sandbox, "sku") == {f"GEN-{n:03d}": n % 7 + max(n % 5 - 2, 0) for n in range(1, 301)}
     levels = asset_metadata(result, "shopify_inventory_levels")
-    assert (levels["read_mode"], levels["variants_read"], levels["rows"]) == (read_mode, 300, 600)
+    assert (levels["read_mode"], levels["variants_read"], levels["levels_read"]) == (read_mode, 300, 600)
     shopify_calls = requests.get(f"{sandbox.shopify.url}/_sandbox/stats", timeout=10).json()["requests"]
     if read_mode == "paginated":
         assert shopify_calls.get("productVariants", 0) > 1
@@ -497,17 +544,21 @@ def test_preview_alone_shows_what_would_change_and_pushes_nothing(sandbox: Sandb
     assert _push_calls(sandbox) == []
     assert _lnb_stock(sandbox) == {EAN_1: 5, EAN_2: 8, EAN_4: 0, EAN_9: 7}
     preview = asset_metadata(result, "lnb_stock_preview")
-    assert {name: value for name, value in preview.items() if name.startswith("keys_")} == {
-        "keys_unchanged": 1, "keys_changed": 2, "keys_new_to_lnb": 1, "keys_missing_from_shopify": 1,
-        "keys_excluded": 0}
-    assert preview["largest_changes"] == (
-        "| key | lnb_quantity | new_quantity | change | status |\n"
-        "| --- | --- | --- | --- | --- |\n"
-        f"| {EAN_4} | 0 | 10 | 10 | changed |\n"
-        f"| {EAN_2} | 8 | 3 | -5 | changed |\n"
-        f"| {EAN_3} |  | 4 |  | new_to_lnb |\n"
-        f"| {EAN_9} | 7 |  |  | missing_from_shopify |"
-    )
+    assert {name: value for name, value in preview.items() if name.startswith(("keys_", "units_"))
+            and not name.endswith("_list")} == {
+        "keys_in_lnb": 4, "units_in_lnb": 20, "keys_changed": 2, "units_going_to_zero": 0, "keys_unchanged": 1,
+        "keys_new_to_lnb": 1, "keys_missing_from_shopify": 1, "keys_of_excluded_variants": 0}
+
+    def key_row(variant_id: int, key: str) -> dict[str, Any]:
+        return {"key": key, "variant": _title(variant_id), "SKU": None, "barcode": key}
+
+    admin = {n: {"Shopify admin": _admin(sandbox, n)} for n in (2, 3, 4)}
+    assert _records(preview["keys_changed_list"]) == [
+        key_row(4, EAN_4) | {"LNB quantity": 0, "new quantity": 10, "change": 10} | admin[4],
+        key_row(2, EAN_2) | {"LNB quantity": 8, "new quantity": 3, "change": -5} | admin[2]]
+    assert _records(preview["keys_new_to_lnb_list"]) == [key_row(3, EAN_3) | {"new quantity": 4} | admin[3]]
+    assert _records(preview["keys_missing_from_shopify_list"]) == [
+        {"key": EAN_9, "SKU in LNB": None, "barcode in LNB": EAN_9, "LNB quantity": 7}]
 
 
 # --- what stops the push ------------------------------------------------------------------------
@@ -528,7 +579,8 @@ def test_more_than_the_allowed_share_of_invalid_variants_blocks_the_push(
     evaluation = check_evaluation(result, "excluded_share_within_limit")
     assert (evaluation.passed, evaluation.severity) == (not blocked, dg.AssetCheckSeverity.ERROR)
     assert check_metadata(result, "excluded_share_within_limit") == {
-        "invalid_variants": invalid, "variants": 5, "invalid_percent": 20.0 * invalid, "limit_percent": 20}
+        "variants_with_bad_keys": invalid, "variants_read": 5, "bad_keys_percent": 20.0 * invalid,
+        "max_bad_keys_percent": 20}
     assert result.success is not blocked
     assert ("lnb_stock_push" in _materialized(result)) is not blocked
     assert len(_push_calls(sandbox)) == (0 if blocked else 1)

@@ -26,6 +26,7 @@ from lnb_pipeline.rules.stock import (
     StockSettings,
     build_preview,
     compute_available_to_sell,
+    exclusions_by_reason,
     exported_stock,
     largest_changes,
     lnb_inventory_frame,
@@ -33,6 +34,7 @@ from lnb_pipeline.rules.stock import (
     normalise_barcodes,
     push_rows,
     select_locations,
+    with_variant_names,
 )
 
 WAREHOUSE = "gid://shopify/Location/1"
@@ -310,9 +312,26 @@ def test_output_schema_and_numeric_variant_order() -> None:
     result = compute_available_to_sell(frame, ACTIVE, StockSettings())
     assert result.schema == pl.Schema(AVAILABLE_SCHEMA)
     assert result.rows() == [
-        (gid(9), "SKU-9", EAN_B, EAN_B, 1, None),
-        (gid(10), "SKU-10", EAN_A, EAN_A, 1, None),
-        (gid(100), "SKU-100", None, None, None, "missing barcode"),
+        (gid(9), None, None, "SKU-9", EAN_B, EAN_B, 1, None),
+        (gid(10), None, None, "SKU-10", EAN_A, EAN_A, 1, None),
+        (gid(100), None, None, "SKU-100", None, None, None, "missing barcode"),
+    ]
+
+
+def test_variant_names_are_carried_from_the_levels_when_read() -> None:
+    """People read titles, not gids: the stock read's name columns reach every variant, excluded ones too."""
+    names = {gid(1): ("gid://shopify/Product/7", "Linen Shirt - Blue / M"),
+             gid(2): ("gid://shopify/Product/8", "Wool Coat - Camel / L")}
+    frame = levels(variant(1, {WAREHOUSE: 1, SHOP: 2}, barcode=EAN_A), variant(2, {WAREHOUSE: 1}, barcode=None))
+    frame = frame.with_columns(
+        pl.col("variant_id").replace_strict({key: value[0] for key, value in names.items()}).alias("product_id"),
+        pl.col("variant_id").replace_strict({key: value[1] for key, value in names.items()}).alias("title"),
+    )
+    result = compute_available_to_sell(frame, ACTIVE, StockSettings())
+    assert result.schema == pl.Schema(AVAILABLE_SCHEMA)
+    assert result.select("variant_id", "product_id", "title", "quantity").rows() == [
+        (gid(1), "gid://shopify/Product/7", "Linen Shirt - Blue / M", 3),
+        (gid(2), "gid://shopify/Product/8", "Wool Coat - Camel / L", None),
     ]
 
 
@@ -341,9 +360,12 @@ def test_lnb_inventory_frame_first_row_wins_and_keyless_rows_drop() -> None:
         {"ean13": "", "sku": "D", "in_stock": 2},
         {"sku": "A", "in_stock": 7},
     ]
-    assert lnb_inventory_frame(rows, "ean13").rows() == [(EAN_A, 1), (EAN_B, 4)]
-    assert lnb_inventory_frame(rows, "sku").rows() == [("A", 1), ("B", 4), ("B2", 9), ("C", 2), ("D", 2)]
-    assert lnb_inventory_frame([], "sku").schema == pl.Schema({"key": pl.String, "in_stock": pl.Int64})
+    assert lnb_inventory_frame(rows, "ean13").rows() == [(EAN_A, 1, "A", EAN_A), (EAN_B, 4, "B", EAN_B)]
+    assert lnb_inventory_frame(rows, "sku").select("key", "in_stock").rows() == [
+        ("A", 1), ("B", 4), ("B2", 9), ("C", 2), ("D", 2)]
+    assert lnb_inventory_frame(rows, "sku").row(3) == ("C", 2, "C", None)
+    assert lnb_inventory_frame([], "sku").schema == pl.Schema(
+        {"key": pl.String, "in_stock": pl.Int64, "lnb_sku": pl.String, "lnb_ean13": pl.String})
     with pytest.raises(ValueError, match="stock key must be one of"):
         lnb_inventory_frame(rows, "upc")  # type: ignore[arg-type]
 
@@ -384,14 +406,53 @@ def test_push_rows_delta_then_full_refresh() -> None:
     assert push_rows(preview, full_refresh=False).columns == ["key", "quantity"]
 
 
-def test_largest_changes_by_absolute_change_then_key() -> None:
-    new = pl.DataFrame({"key": ["A", "B", "C", "D", "E", "F"], "quantity": [1, 9, 3, 0, 4, 7]})
-    lnb = pl.DataFrame({"key": ["A", "B", "C", "D", "E", "G"], "in_stock": [5, 5, 3, 4, 8, 1]})
-    ranked = largest_changes(build_preview(new, lnb), limit=4)
-    assert ranked.select("key", "change", "status").rows() == [
-        ("A", -4, STATUS_CHANGED), ("B", 4, STATUS_CHANGED), ("D", -4, STATUS_CHANGED), ("E", -4, STATUS_CHANGED)]
-    assert largest_changes(build_preview(new, lnb), limit=20).get_column("key").to_list() == [
-        "A", "B", "D", "E", "F", "G"]
+def test_largest_changes_are_the_changed_keys_by_absolute_change_then_key() -> None:
+    """New and missing keys have their own lists; a blank LNB quantity has no size, so it comes last."""
+    new = pl.DataFrame({"key": ["A", "B", "C", "D", "E", "F", "H"], "quantity": [1, 9, 3, 0, 4, 7, 2]})
+    lnb = pl.DataFrame({"key": ["A", "B", "C", "D", "E", "G", "H"], "in_stock": [5, 5, 3, 4, 9, 1, None]})
+    ranked = largest_changes(build_preview(new, lnb))
+    assert ranked.select("key", "change").rows() == [("E", -5), ("A", -4), ("B", 4), ("D", -4), ("H", None)]
+    assert set(ranked["status"]) == {STATUS_CHANGED}
+
+
+def test_variant_names_go_beside_each_key_and_lnb_codes_name_the_keys_missing_from_shopify() -> None:
+    available = pl.DataFrame({
+        "variant_id": [gid(1), gid(2), gid(3), gid(4)],
+        "product_id": ["gid://shopify/Product/1"] * 4,
+        "title": ["Shirt - S", "Shirt - M", "Shirt - L", "Shirt - XL"],
+        "sku": ["SH-S", "SH-M", "SH-L1", "SH-L2"],
+        "barcode": ["A", "B", "C", " C"],
+        "key": ["A", "B", "C", "C"],
+        "quantity": [5, 3, None, None],
+        "excluded_reason": [None, None, "duplicate key C", "duplicate key C"],
+    }, schema=AVAILABLE_SCHEMA)
+    lnb = lnb_inventory_frame([{"ean13": "A", "sku": "SH-S", "in_stock": 5}, {"ean13": "C", "sku": "SH-L", "in_stock": 1},
+                               {"ean13": "D", "sku": "OLD-1", "in_stock": 2}], "ean13")
+    preview = build_preview(exported_stock(available), lnb, excluded_keys=["C"])
+
+    named = with_variant_names(preview, available, lnb)
+
+    assert named.columns == ["key", "title", "sku", "barcode", "lnb_quantity", "new_quantity", "change", "status",
+                             "variant_id", "product_id"]
+    assert named.select("key", "title", "sku", "barcode", "status", "variant_id").rows() == [
+        ("A", "Shirt - S", "SH-S", "A", STATUS_UNCHANGED, gid(1)),
+        ("B", "Shirt - M", "SH-M", "B", STATUS_NEW_TO_LNB, gid(2)),
+        ("C", "Shirt - L", "SH-L1", "C", STATUS_EXCLUDED, gid(3)),
+        ("D", None, "OLD-1", "D", STATUS_MISSING_FROM_SHOPIFY, None),
+    ]
+    assert_frame_equal(named.select(preview.columns), preview)
+
+
+def test_exclusions_by_reason_count_every_shared_key_as_one_reason() -> None:
+    available = pl.DataFrame({
+        "variant_id": [gid(n) for n in range(1, 7)],
+        "key": ["A", "A", "B", "B", None, "C"],
+        "excluded_reason": ["duplicate key A: shared by 2 variants", "duplicate key A: shared by 2 variants",
+                            "duplicate key B: shared by 2 variants", "duplicate key B: shared by 2 variants",
+                            REASON_MISSING_BARCODE, None],
+    })
+    assert exclusions_by_reason(available).rows() == [(REASON_DUPLICATE_KEY, 4), (REASON_MISSING_BARCODE, 1)]
+    assert exclusions_by_reason(available).columns == ["reason", "variants"]
 
 
 # --- Markdown -------------------------------------------------------------------------------------

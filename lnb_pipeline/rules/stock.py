@@ -2,8 +2,9 @@
 
 The flow is ``select_locations`` → ``compute_available_to_sell`` (one row per variant, exported or
 excluded with a reason) → ``exported_stock`` (key, quantity) → ``build_preview`` beside LNB's
-``GET /inventory`` → ``push_rows``. Every reason and status is a module constant so asset checks,
-the task log and tests match on the same strings.
+``GET /inventory`` → ``with_variant_names`` (titles and codes people know) → ``push_guard`` →
+``push_rows``. Every reason and status is a module constant so asset checks, the task log and tests
+match on the same strings.
 
 Choices worth knowing:
 
@@ -45,8 +46,14 @@ LEVEL_SCHEMA: dict[str, pl.DataType] = {
 }
 """One row per variant × location as read from Shopify; ``location_id`` is null for a variant with no level."""
 
+VARIANT_NAME_SCHEMA: dict[str, pl.DataType] = {"product_id": pl.String(), "title": pl.String()}
+"""Optional level columns, carried through so people read names: the product's gid (for admin links)
+and the variant's display name. Levels without them give nulls."""
+
 AVAILABLE_SCHEMA: dict[str, pl.DataType] = {
     "variant_id": pl.String(),
+    "product_id": pl.String(),
+    "title": pl.String(),
     "sku": pl.String(),
     "barcode": pl.String(),
     "key": pl.String(),
@@ -186,11 +193,15 @@ def _check_levels(levels: pl.DataFrame) -> None:
 
 
 def _variants(levels: pl.DataFrame, location_ids: list[str]) -> pl.DataFrame:
-    """One row per variant: its SKU, barcode, tracked flag and ``summed`` stock over ``location_ids``."""
+    """One row per variant: its names, SKU, barcode, tracked flag and ``summed`` stock over ``location_ids``."""
+    absent = [pl.lit(None, dtype).alias(name) for name, dtype in VARIANT_NAME_SCHEMA.items() if name not in levels.columns]
     return (
         levels.lazy()
+        .with_columns(absent)
         .group_by("variant_id")
         .agg(
+            pl.col("product_id").first(),
+            pl.col("title").first(),
             pl.col("sku").first(),
             pl.col("barcode").first(),
             pl.col("tracked").first(),
@@ -257,6 +268,8 @@ def compute_available_to_sell(
         .with_columns(pl.coalesce(reasons).alias("excluded_reason"))
         .select(
             "variant_id",
+            "product_id",
+            "title",
             "sku",
             "barcode",
             "key",
@@ -273,17 +286,23 @@ def exported_stock(available: pl.DataFrame) -> pl.DataFrame:
 
 
 def lnb_inventory_frame(rows: list[dict[str, Any]], key: StockKey) -> pl.DataFrame:
-    """LNB ``GET /inventory`` rows → ``key, in_stock`` for the key mode, sorted by key.
+    """LNB ``GET /inventory`` rows → ``key, in_stock, lnb_sku, lnb_ean13`` for the key mode, sorted by key.
 
     Rows without that code are dropped; for a code listed twice the first row wins, as LNB's own
-    stock import rule says.
+    stock import rule says. ``lnb_sku`` and ``lnb_ean13`` are the row's codes as LNB holds them: the
+    only names a key missing from Shopify still has.
     """
     if key not in get_args(StockKey):
         raise ValueError(f"stock key must be one of {get_args(StockKey)}, not {key!r}")
-    code = pl.col(key).str.strip_chars()
+    schema = {"ean13": pl.String(), "sku": pl.String(), "in_stock": pl.Int64()}
     return (
-        pl.from_dicts(rows, schema={key: pl.String(), "in_stock": pl.Int64()}, strict=False)
-        .select(code.alias("key"), "in_stock")
+        pl.from_dicts(rows, schema=schema, strict=False)
+        .select(
+            pl.col(key).str.strip_chars().alias("key"),
+            "in_stock",
+            pl.col("sku").str.strip_chars().alias("lnb_sku"),
+            pl.col("ean13").str.strip_chars().alias("lnb_ean13"),
+        )
         .filter(pl.col("key").is_not_null() & (pl.col("key") != ""))
         .unique("key", keep="first", maintain_order=True)
         .sort("key")
@@ -335,13 +354,117 @@ def push_rows(preview: pl.DataFrame, full_refresh: bool) -> pl.DataFrame:
     )
 
 
-def largest_changes(preview: pl.DataFrame, limit: int = 20) -> pl.DataFrame:
-    """The ``limit`` rows that are not unchanged, by absolute change (unknown last), then key."""
-    return (
-        preview.filter(pl.col("status") != STATUS_UNCHANGED)
-        .sort(pl.col("change").abs(), "key", descending=[True, False], nulls_last=True)
-        .head(limit)
+def with_variant_names(preview: pl.DataFrame, available: pl.DataFrame, lnb_inventory: pl.DataFrame) -> pl.DataFrame:
+    """``build_preview``'s rows with what people know a key by: ``title, sku, barcode, variant_id, product_id``.
+
+    A key takes the variant that carries it (the first, for a key shared by several). A key missing
+    from Shopify has no variant: its SKU and barcode are then LNB's own codes for it.
+    """
+    variants = (
+        available.lazy()
+        .filter(pl.col("key").is_not_null())
+        .unique("key", keep="first", maintain_order=True)
+        .select("key", "title", "sku", "barcode", "variant_id", "product_id")
     )
+    lnb_codes = lnb_inventory.lazy().select("key", "lnb_sku", "lnb_ean13")
+    return (
+        preview.lazy()
+        .join(variants, on="key", how="left", maintain_order="left")
+        .join(lnb_codes, on="key", how="left", maintain_order="left")
+        .select(
+            "key",
+            "title",
+            pl.coalesce("sku", "lnb_sku").alias("sku"),
+            pl.coalesce("barcode", "lnb_ean13").alias("barcode"),
+            "lnb_quantity",
+            "new_quantity",
+            "change",
+            "status",
+            "variant_id",
+            "product_id",
+        )
+        .collect()
+    )
+
+
+def largest_changes(preview: pl.DataFrame) -> pl.DataFrame:
+    """The changed keys by absolute change (a blank LNB quantity last), then key."""
+    return (
+        preview.filter(pl.col("status") == STATUS_CHANGED)
+        .sort(pl.col("change").abs(), "key", descending=[True, False], nulls_last=True)
+    )
+
+
+def exclusions_by_reason(available: pl.DataFrame) -> pl.DataFrame:
+    """``reason, variants``: excluded variants per reason, most first; every shared key counts as one
+    ``duplicate key`` reason, whichever key it is."""
+    reason = pl.col("excluded_reason")
+    return (
+        available.filter(reason.is_not_null())
+        .group_by(pl.when(reason.str.starts_with(REASON_DUPLICATE_KEY)).then(pl.lit(REASON_DUPLICATE_KEY))
+                  .otherwise(reason).alias("reason"))
+        .agg(pl.len().cast(pl.Int64).alias("variants"))
+        .sort("variants", "reason", descending=[True, False])
+    )
+
+
+@dataclass(frozen=True)
+class PushGuard:
+    """What a push would do to LNB, beside the limits it must stay within (``push_guard``)."""
+
+    keys_in_lnb: int
+    keys_changed: int
+    """Keys LNB holds whose quantity the push would change."""
+    units_in_lnb: int
+    """LNB's total stock over its keys (a negative or blank quantity counts as 0)."""
+    units_going_to_zero: int
+    """LNB's units on keys the push would set to 0."""
+    max_changed_percent: int
+    max_zeroed_percent: int
+
+    @property
+    def changed_percent(self) -> float:
+        return _percent(self.keys_changed, self.keys_in_lnb)
+
+    @property
+    def zeroed_percent(self) -> float:
+        return _percent(self.units_going_to_zero, self.units_in_lnb)
+
+    @property
+    def too_many_changed(self) -> bool:
+        return self.keys_changed * 100 > self.max_changed_percent * self.keys_in_lnb
+
+    @property
+    def too_many_zeroed(self) -> bool:
+        return self.units_going_to_zero * 100 > self.max_zeroed_percent * self.units_in_lnb
+
+    @property
+    def within_limits(self) -> bool:
+        return not (self.too_many_changed or self.too_many_zeroed)
+
+
+def _percent(part: int, whole: int) -> float:
+    return 100.0 * part / whole if whole else 0.0
+
+
+def push_guard(preview: pl.DataFrame, max_changed_percent: int, max_zeroed_percent: int) -> PushGuard:
+    """How much of LNB's stock the push of ``preview`` would change and zero, against the limits.
+
+    Only keys LNB holds count: a key new to LNB changes nothing there, and a key missing from
+    Shopify or of an excluded variant is left as it is. Integer comparisons, so a share exactly at
+    its limit passes. With LNB empty nothing can be wiped, so both shares are 0.
+    """
+    in_lnb = pl.col("status") != STATUS_NEW_TO_LNB
+    changed = pl.col("status") == STATUS_CHANGED
+    units = pl.col("lnb_quantity").fill_null(0).clip(lower_bound=0)
+    figures = preview.select(
+        in_lnb.sum().alias("keys_in_lnb"),
+        changed.sum().alias("keys_changed"),
+        units.filter(in_lnb).sum().alias("units_in_lnb"),
+        units.filter(changed & (pl.col("new_quantity") == 0)).sum().alias("units_going_to_zero"),
+    ).row(0, named=True)
+    return PushGuard(**{name: int(value) for name, value in figures.items()},
+                     max_changed_percent=max_changed_percent, max_zeroed_percent=max_zeroed_percent)
 
 
 def _markdown_cell(value: object) -> str:

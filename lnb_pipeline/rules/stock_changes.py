@@ -60,14 +60,14 @@ def apply_level_changes(levels: pl.DataFrame, changes: pl.DataFrame) -> AppliedC
 
 def keys_to_send(exported: pl.DataFrame, sent: pl.DataFrame) -> pl.DataFrame:
     """``key, quantity`` of the exported keys (``rules.stock.exported_stock``) whose quantity differs
-    from what LNB was last sent, or that LNB was never sent; sorted by key.
+    from what LNB was last sent; sorted by key.
 
-    A key no longer exported is not sent anything: as in the full flow, this path does not know
-    what LNB should hold for it.
+    Only keys LNB holds are in ``sent``; as in the full flow, a key new to LNB is not sent (LNB
+    would reject it), nor a key no longer exported (this path does not know what LNB should hold).
     """
     return (
-        exported.join(sent.rename({"quantity": "sent_quantity"}), on="key", how="left")
-        .filter(pl.col("sent_quantity").is_null() | (pl.col("sent_quantity") != pl.col("quantity")))
+        exported.join(sent.rename({"quantity": "sent_quantity"}), on="key", how="inner")
+        .filter(pl.col("sent_quantity") != pl.col("quantity"))
         .select("key", "quantity")
         .sort("key")
     )

@@ -1,10 +1,12 @@
-"""When the stock flow runs: the `inventory_sync` job and its schedule (LNB_STOCK_CRON, LNB_TIMEZONE)."""
+"""When the stock flow runs: the `inventory_preview` and `inventory_sync` jobs, and the schedule of the
+second (LNB_STOCK_CRON, LNB_TIMEZONE)."""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from lnb_pipeline.defs.env import described
+from lnb_pipeline.defs.inventory.assets import CONFIRM_PUSH_RUN_CONFIG
 from lnb_pipeline.defs.pool_waits import in_process_executor_naming_pool_holders
 from lnb_pipeline.settings import raise_problems, read_setting
 
@@ -12,14 +14,33 @@ FLOW_TAG = "lnb_pipeline/flow"
 """Run tag the run queue limits on (one run per flow at a time; see dagster.yaml)."""
 STOCK_CRON = read_setting("LNB_STOCK_CRON", str)
 TIMEZONE = read_setting("LNB_TIMEZONE", str)
+FLOW_TAGS = {FLOW_TAG: "inventory", "dagster/retry_strategy": "ALL_STEPS"}
+"""The preview shares the flow's tag, so it never reads LNB halfway through a push. A run retried
+after a crash reads Shopify and LNB again rather than reuse what the dead run read."""
+
+inventory_preview = dg.define_asset_job(
+    name="inventory_preview",
+    selection=dg.AssetSelection.groups("inventory") - dg.AssetSelection.assets("lnb_stock_push"),
+    description=(
+        "Shows what a stock push would do, without doing it: reads Shopify's stock, computes what LNB would "
+        "receive per key and compares it with LNB's stock. Nothing is written to LNB. Read the results on "
+        "the asset lnb_stock_preview (keys that would change, keys new to LNB, keys missing from Shopify) and "
+        "available_to_sell (excluded variants, with their reasons). If its push guard check fails, "
+        "inventory_sync would not push until confirmed."),
+    executor_def=in_process_executor_naming_pool_holders,
+    tags=FLOW_TAGS,
+)
 
 inventory_sync = dg.define_asset_job(
     name="inventory_sync",
     selection=dg.AssetSelection.groups("inventory"),
-    description="Read Shopify stock, compute available-to-sell per key, preview and push it to LNB.",
+    description=(
+        "Reads Shopify's stock, computes what LNB receives per key, previews it and pushes it to LNB. The "
+        "push guard stops a push that would change or zero too much of LNB's stock; after checking the "
+        f"preview, launch again with `{CONFIRM_PUSH_RUN_CONFIG}` to let it through. Run inventory_preview "
+        "to look first without writing."),
     executor_def=in_process_executor_naming_pool_holders,
-    # A run retried after a crash reads Shopify and LNB again rather than reuse what the dead run read.
-    tags={FLOW_TAG: "inventory", "dagster/retry_strategy": "ALL_STEPS"},
+    tags=FLOW_TAGS,
 )
 
 
@@ -29,7 +50,8 @@ inventory_sync = dg.define_asset_job(
     cron_schedule=STOCK_CRON.value,
     execution_timezone=TIMEZONE.value,
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description=described("Pushes Shopify stock to LNB on LNB_STOCK_CRON (default every 30 minutes) in LNB_TIMEZONE.",
+    description=described("Pushes Shopify stock to LNB on LNB_STOCK_CRON (default every 30 minutes) in LNB_TIMEZONE. "
+                          "A push beyond the push guard's limits is blocked until someone confirms it.",
                           STOCK_CRON, TIMEZONE),
 )
 def inventory_sync_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:

@@ -10,7 +10,8 @@ from lnb_pipeline.stock_source import READ_MODES
 
 
 class InventorySettings(dg.ConfigurableResource):
-    """How Shopify stock becomes LNB stock: key, locations, buffer, untracked items, read mode."""
+    """How Shopify stock becomes LNB stock (key, locations, buffer, untracked items, read mode) and the
+    limits that stop a push: bad keys, and the push guard."""
 
     stock_key: str = setting_field("LNB_STOCK_KEY")
     locations: str = setting_field("LNB_STOCK_LOCATIONS")
@@ -20,6 +21,10 @@ class InventorySettings(dg.ConfigurableResource):
     read_mode: str = setting_field("SHOPIFY_STOCK_READ_MODE")
     bulk_threshold: int = setting_field("SHOPIFY_BULK_THRESHOLD")
     max_invalid_percent: int = setting_field("LNB_STOCK_MAX_INVALID_PERCENT")
+    guard_max_changed_percent: int = setting_field("LNB_STOCK_GUARD_MAX_CHANGED_PERCENT")
+    guard_max_zeroed_percent: int = setting_field("LNB_STOCK_GUARD_MAX_ZEROED_PERCENT")
+    changes_overlap_seconds: int = setting_field("LNB_STOCK_CHANGES_OVERLAP_SECONDS")
+    state_dir: str = setting_field("LNB_STOCK_STATE_DIR")
     task_log_dir: str = setting_field("LNB_TASK_LOG_DIR")
 
     def stock_settings(self) -> StockSettings:
