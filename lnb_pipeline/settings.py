@@ -184,7 +184,9 @@ SETTINGS: dict[str, Setting] = {setting.name: setting for setting in (
     Setting("SHOPIFY_BULK_THRESHOLD", int, 250,
             "the variant count from which `auto` reads by bulk operation: beyond one page of variants, a bulk "
             "operation costs far fewer points than paging", STOCK, form=whole_number(0)),
-    Setting("LNB_STOCK_CRON", str, "*/30 * * * *", "when `inventory_sync_schedule` runs, in `LNB_TIMEZONE`", STOCK,
+    Setting("LNB_STOCK_CRON", str, "0 3 * * *",
+            "when `inventory_sync_schedule` runs the full stock sync, in `LNB_TIMEZONE`: the nightly reconciliation; "
+            "between full syncs, stock changes reach LNB through `shopify_stock_changes_sensor`", STOCK,
             form=CRON),
     Setting("LNB_TIMEZONE", str, "UTC", "the time zone of both schedules' cron", STOCK, form=TIME_ZONE),
     Setting("LNB_TASK_LOG_DIR", str, default_task_log_dir, "where task log files go (both flows)", STOCK,

@@ -16,17 +16,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from lnb_pipeline.clients.shopify import ShopifyClient
-
-CHANGED_LEVELS_QUERY = """
-query ChangedLevels($location: ID!, $first: Int!, $after: String, $query: String!) {
-  location(id: $location) {
-    inventoryLevels(first: $first, after: $after, query: $query) {
-      nodes { id updatedAt quantities(names: ["available"]) { name quantity } }
-      pageInfo { hasNextPage endCursor }
-    }
-  }
-}
-"""
+from lnb_pipeline.clients.shopify_queries import CHANGED_LEVELS_QUERY
 
 CHANGE_SCHEMA: dict[str, pl.DataType] = {
     "inventory_item_id": pl.String(),

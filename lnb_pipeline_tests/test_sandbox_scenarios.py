@@ -25,6 +25,7 @@ from lnb_pipeline.sandbox.generators import (
     scale_scenario,
 )
 from lnb_pipeline.sandbox.scenario import (
+    DEFAULT_SCOPES,
     ScenarioError,
     load_scenario,
     validate_scenario,
@@ -561,3 +562,97 @@ def test_badly_structured_file_is_refused(
 ) -> None:
     with pytest.raises(ScenarioError, match=message):
         load_scenario(_broken_example(tmp_path, spoil))
+
+
+def _statuses_as_text(scenario: dict[str, Any]) -> None:
+    scenario["lnb"]["order_statuses"] = "confirmed,invoicing"
+
+
+def test_lnb_order_statuses_must_be_a_list_of_codes(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match=r"lnb\.order_statuses: must be a non-empty list of status codes"):
+        load_scenario(_broken_example(tmp_path, _statuses_as_text))
+
+
+# --------------------------------------------------------------------------------------------
+# readiness switches: spec+switch
+# --------------------------------------------------------------------------------------------
+
+
+def _without(scenario: dict[str, Any], *paths: tuple[str, ...]) -> dict[str, Any]:
+    """``scenario`` as JSON text-equal data with the given top-level keys (or ``(key, subkey)``) dropped."""
+    copy = json.loads(json.dumps(scenario))
+    for path in paths:
+        target = copy
+        for key in path[:-1]:
+            target = target[key]
+        target.pop(path[-1], None)
+    return copy
+
+
+def test_scopes_missing_takes_the_export_scope_and_read_all_orders_away() -> None:
+    switched = load_scenario("demo+scopes_missing")
+    assert switched["shop"]["scopes"] == [scope for scope in DEFAULT_SCOPES
+                                          if scope not in ("write_orders", "read_all_orders")]
+    assert _without(switched, ("shop", "scopes")) == _without(demo(), ("shop", "scopes"))
+
+
+def test_definitions_missing_removes_both_custom_ids_and_grants_the_setup_scope() -> None:
+    switched = load_scenario("demo+definitions_missing")
+    assert switched["metafield_definitions"] == []
+    assert switched["shop"]["scopes"] == [*DEFAULT_SCOPES, "write_customers"]
+    assert _without(switched, ("metafield_definitions",), ("shop", "scopes")) == _without(
+        demo(), ("metafield_definitions",), ("shop", "scopes"))
+
+
+def test_development_store_switch() -> None:
+    switched = load_scenario("demo+development_store")
+    assert switched["shop"]["development"] is True
+    assert _without(switched, ("shop", "development")) == _without(demo(), ("shop", "development"))
+
+
+def test_retailers_unmatched_takes_every_reference_off_shopify() -> None:
+    switched = load_scenario("demo+retailers_unmatched")
+    assert retailer_references(switched) == (set(), set())
+    assert retailer_references(demo()) != (set(), set())
+    assert switched["lnb"] == demo()["lnb"] and switched["products"] == demo()["products"]
+
+
+def test_low_barcode_coverage_blanks_two_barcodes_in_five() -> None:
+    switched, original = variants(load_scenario("demo+low_barcode_coverage")), variants(demo())
+    blanked = [index for index, variant in enumerate(switched) if variant["barcode"] is None
+               and original[index]["barcode"] is not None]
+    assert blanked == [index for index in range(len(original)) if index % 5 in (0, 2)
+                       and original[index]["barcode"] is not None]
+    assert all(variant["barcode"] == original[index]["barcode"] for index, variant in enumerate(switched)
+               if index % 5 not in (0, 2))
+    assert len(blanked) / len(original) > 0.38
+
+
+def test_lnb_statuses_differ_renames_invoicing_in_the_api_and_the_data() -> None:
+    switched = load_scenario("demo+lnb_statuses_differ")
+    assert switched["lnb"]["order_statuses"] == [
+        "draft", "open_for_buyer", "open_for_brand", "confirmed", "invoiced", "closed", "canceled"]
+    statuses = Counter(order["status"] for order in switched["lnb"]["orders"])
+    before = Counter(order["status"] for order in demo()["lnb"]["orders"])
+    assert statuses["invoicing"] == 0 and statuses["invoiced"] == before["invoicing"] > 0
+
+
+def test_switches_combine_and_apply_to_scale_and_files() -> None:
+    switched = load_scenario("scale:20+development_store+low_barcode_coverage")
+    assert switched["shop"]["development"] is True
+    assert sum(variant["barcode"] is None for variant in variants(switched)) == 8
+    assert load_scenario(f"{EXAMPLE_PATH}+scopes_missing")["shop"]["scopes"] == [
+        "read_products", "read_inventory", "read_locations", "read_customers"]
+
+
+def test_an_unknown_switch_is_refused_naming_the_known_ones() -> None:
+    with pytest.raises(ScenarioError, match=r"'demo\+scope_missing': unknown switch\(es\) 'scope_missing'; "
+                                            r"switches: scopes_missing, definitions_missing"):
+        load_scenario("demo+scope_missing")
+
+
+def test_scale_takes_a_retailer_count() -> None:
+    scenario = scale_scenario(50, retailers=7)
+    assert len(scenario["customers"]) == len(scenario["lnb"]["retailers"]) == 7
+    assert {order["retailer_reference"] for order in scenario["lnb"]["orders"]} <= {
+        retailer["reference"] for retailer in scenario["lnb"]["retailers"]}

@@ -29,7 +29,11 @@ from test_sandbox_shopify import (
 )
 
 from lnb_pipeline.sandbox.http import SandboxServer
-from lnb_pipeline.sandbox.shopify.api import DEFAULT_ORDER_SEARCH_LAG_SECONDS, SCALARS, ShopifyApi
+from lnb_pipeline.sandbox.shopify.api import (
+    DEFAULT_ORDER_SEARCH_LAG_SECONDS,
+    SCALARS,
+    ShopifyApi,
+)
 from lnb_pipeline.sandbox.shopify.state import format_timestamp, gid
 
 ORDER_REFERENCE = {"namespace": "lenewblack", "key": "order_reference"}
@@ -318,6 +322,117 @@ def test_metafield_definitions_list_by_owner_type_with_filters(shop: ShopClient)
         "order_reference"]
     assert shop.data(query, {"owner": "ORDER", "key": "retailer_reference"})["metafieldDefinitions"]["nodes"] == []
     assert shop.data(query, {"owner": "ORDER", "q": "type:json"})["metafieldDefinitions"]["nodes"] == []
+
+
+# --- metafield definitions created -------------------------------------------------------------
+
+DEFINITION_CREATE = """
+mutation($definition: MetafieldDefinitionInput!) {
+  metafieldDefinitionCreate(definition: $definition) {
+    createdDefinition { id name description namespace key ownerType type { name category } }
+    userErrors { field message code }
+  }
+}
+"""
+DEFINITIONS = """query($owner: MetafieldOwnerType!) {
+  metafieldDefinitions(ownerType: $owner, first: 10) { nodes { id namespace key type { name } } } }"""
+RETAILER_DEFINITION = {"namespace": "lenewblack", "key": "retailer_reference", "name": "LNB retailer reference",
+                       "ownerType": "CUSTOMER", "type": "id"}
+ORDER_DEFINITION = {"namespace": "lenewblack", "key": "order_reference", "name": "LNB order reference",
+                    "ownerType": "ORDER", "type": "id"}
+SETUP_SCOPES = ["read_products", "read_customers", "write_customers", "write_orders", "read_all_orders"]
+
+
+def create_definition(shop: ShopClient, definition: dict[str, Any]) -> dict[str, Any]:
+    return shop.data(DEFINITION_CREATE, {"definition": definition})["metafieldDefinitionCreate"]
+
+
+def without_definitions(scopes: list[str] = SETUP_SCOPES) -> dict[str, Any]:
+    return scenario(metafield_definitions=[], shop={"scopes": scopes})
+
+
+def with_plain_reference(value: str) -> dict[str, Any]:
+    """An order carrying the reference in a metafield no definition covers yet (so its type is given)."""
+    return {"lineItems": [line(21, 1)],
+            "metafields": [{**ORDER_REFERENCE, "value": value, "type": "single_line_text_field"}]}
+
+
+def test_a_definition_created_makes_the_stored_values_custom_ids(shop: ShopClient) -> None:
+    """As Shopify does: the metafields already under the key take the definition's type; an id
+    definition makes them custom ids, found by customerByIdentifier."""
+    shop.reset(without_definitions())
+    assert "is not a custom id" in only_error(shop.answer(CUSTOMER_BY_REFERENCE, {"value": "R001"}))["message"]
+    payload = create_definition(shop, {**RETAILER_DEFINITION, "description": "LNB's retailer reference"})
+    assert payload == {"userErrors": [], "createdDefinition": {
+        "id": "gid://shopify/MetafieldDefinition/1", "name": "LNB retailer reference",
+        "description": "LNB's retailer reference", "namespace": "lenewblack", "key": "retailer_reference",
+        "ownerType": "CUSTOMER", "type": {"name": "id", "category": "TEXT"}}}
+    customer = shop.data(CUSTOMER_BY_REFERENCE, {"value": "R001"})["customerByIdentifier"]
+    assert customer == {"id": "gid://shopify/Customer/1", "metafield": {"value": "R001", "type": "id"}}
+    assert shop.data(DEFINITIONS, {"owner": "CUSTOMER"})["metafieldDefinitions"]["nodes"] == [
+        {"id": "gid://shopify/MetafieldDefinition/1", "namespace": "lenewblack", "key": "retailer_reference",
+         "type": {"name": "id"}}]
+
+
+def test_an_order_definition_makes_later_orders_unique_by_it(shop: ShopClient) -> None:
+    shop.reset(without_definitions())
+    assert create(shop, with_plain_reference("LNB-1"))["userErrors"] == []
+    assert create(shop, with_plain_reference("LNB-1"))["userErrors"] == [], "no definition: the value may repeat"
+    shop.reset(without_definitions())
+    assert create(shop, with_plain_reference("LNB-1"))["userErrors"] == []
+    assert create_definition(shop, ORDER_DEFINITION)["userErrors"] == []
+    assert shop.data(ORDER_BY_REFERENCE, {"value": "LNB-1"})["orderByIdentifier"] is not None
+    assert fields_and_codes(create(shop, with_reference("LNB-1"))) == [
+        (["order", "metafields", "0", "value"], "INVALID")]
+
+
+def test_values_that_repeat_refuse_an_id_definition(shop: ShopClient) -> None:
+    shop.reset(without_definitions())
+    assert [create(shop, with_plain_reference("LNB-1"))["userErrors"] for _ in range(2)] == [[], []]
+    payload = create_definition(shop, ORDER_DEFINITION)
+    assert (payload["createdDefinition"], fields_and_codes(payload)) == (
+        None, [(["definition", "type"], "UNSTRUCTURED_ALREADY_EXISTS")])
+    assert shop.data(DEFINITIONS, {"owner": "ORDER"})["metafieldDefinitions"]["nodes"] == []
+
+
+def test_a_second_definition_under_the_key_is_taken_and_changes_nothing(shop: ShopClient) -> None:
+    shop.reset(scenario(shop={"scopes": SETUP_SCOPES}))
+    payload = create_definition(shop, {**RETAILER_DEFINITION, "type": "single_line_text_field"})
+    assert fields_and_codes(payload) == [(["definition", "key"], "TAKEN")]
+    assert shop.data(DEFINITIONS, {"owner": "CUSTOMER"})["metafieldDefinitions"]["nodes"][0]["type"] == {"name": "id"}
+
+
+@pytest.mark.parametrize(("change", "field", "code"), [
+    ({"key": "r"}, "key", "TOO_SHORT"),
+    ({"key": "k" * 65}, "key", "TOO_LONG"),
+    ({"key": "retailer.reference"}, "key", "INVALID_CHARACTER"),
+    ({"namespace": "ln"}, "namespace", "TOO_SHORT"),
+    ({"namespace": "lnb space"}, "namespace", "INVALID_CHARACTER"),
+    ({"name": "  "}, "name", "BLANK"),
+    ({"type": "identifier"}, "type", "INCLUSION"),
+])
+def test_definition_input_is_checked_as_shopify_documents_it(shop: ShopClient, change: dict[str, str], field: str,
+                                                             code: str) -> None:
+    shop.reset(without_definitions())
+    payload = create_definition(shop, {**RETAILER_DEFINITION, **change})
+    assert (payload["createdDefinition"], fields_and_codes(payload)) == (None, [(["definition", field], code)])
+
+
+@pytest.mark.parametrize(("definition", "required"), [(RETAILER_DEFINITION, "write_customers"),
+                                                      (ORDER_DEFINITION, "write_orders")])
+def test_creating_a_definition_needs_the_write_scope_of_its_owner_type(shop: ShopClient, definition: dict[str, Any],
+                                                                       required: str) -> None:
+    granted = [scope for scope in SETUP_SCOPES if scope != required] + [required.replace("write_", "read_")]
+    shop.reset(without_definitions(granted))
+    error = only_error(shop.answer(DEFINITION_CREATE, {"definition": definition}))
+    assert error["message"] == f"Access denied for metafieldDefinitionCreate field. Required access: `{required}` access scope."
+    assert error["extensions"]["code"] == "ACCESS_DENIED"
+
+
+def test_a_definition_create_costs_a_mutation(shop: ShopClient) -> None:
+    shop.reset(without_definitions())
+    body = shop.answer(DEFINITION_CREATE, {"definition": ORDER_DEFINITION})
+    assert (cost_of(body)["requestedQueryCost"], cost_of(body)["actualQueryCost"]) == (10, 10)
 
 
 # --- search syntax -------------------------------------------------------------------------------

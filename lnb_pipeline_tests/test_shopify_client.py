@@ -114,6 +114,14 @@ COST_VARIABLES: dict[str, dict[str, Any]] = {
     "COMPANY_BY_EXTERNAL_ID_QUERY": {"query": "external_id:R-NONE"},
     "METAFIELD_DEFINITIONS_QUERY": {"ownerType": "ORDER", "namespace": "lenewblack", "key": "order_reference"},
     "ACCESS_SCOPES_QUERY": {},
+    "CHANGED_LEVELS_QUERY": {"location": "gid://shopify/Location/1", "query": "updated_at:>'2026-01-01T00:00:00Z'",
+                             "first": 250},
+    "CUSTOMERS_BY_CUSTOM_ID_QUERY": {"namespace": "lenewblack", "key": "retailer_reference",
+                                     **{f"v{i}": f"R-NONE-{i}" for i in range(50)}},
+    "COMPANIES_BY_EXTERNAL_IDS_QUERY": {"query": "external_id:R-NONE", "first": 100},
+    "METAFIELD_DEFINITION_CREATE_MUTATION": {"definition": {
+        "namespace": "lenewblack", "key": "order_reference", "name": "LNB order reference", "ownerType": "ORDER",
+        "type": "id"}},
     **{f"orders_by_custom_id_query({count})": {"namespace": "lenewblack", "key": "order_reference",
                                                **{f"v{i}": f"LNB-NONE-{i}" for i in range(count)}}
        for count in (1, 50)},

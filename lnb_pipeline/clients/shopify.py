@@ -213,6 +213,10 @@ class ShopifyClient:
                  logger: logging.Logger | None = None, session: requests.Session | None = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         self.endpoint = f"{shop_url.rstrip('/')}/admin/api/{api_version}/graphql.json"
+        self.api_version = api_version
+        self.served_api_version: str | None = None
+        """``X-Shopify-API-Version`` of the last answer: Shopify falls forward, silently, from a version
+        it no longer supports."""
         self._tokens = StaticAccessToken(access_token) if isinstance(access_token, str) else access_token
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
@@ -293,6 +297,7 @@ class ShopifyClient:
             timeout=self._timeout,
         )
         self.stats.requests += 1
+        self.served_api_version = response.headers.get("X-Shopify-API-Version")
         return response
 
     def _post(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:

@@ -70,6 +70,18 @@ VARIANT_STOCK_BULK_QUERY = f"""
 }}
 """
 
+CHANGED_LEVELS_QUERY = """
+query ChangedLevels($location: ID!, $first: Int!, $after: String, $query: String!) {
+  location(id: $location) {
+    inventoryLevels(first: $first, after: $after, query: $query) {
+      nodes { id updatedAt quantities(names: ["available"]) { name quantity } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}
+"""
+"""The incremental stock path: a location's levels changed since a moment (the level's gid names its item)."""
+
 BULK_RUN_QUERY_MUTATION = """
 mutation BulkRunQuery($query: String!) {
   bulkOperationRunQuery(query: $query, groupObjects: false) {
@@ -161,12 +173,47 @@ query CompanyByExternalId($query: String!) {
 }
 """
 
+RETAILER_LOOKUP_BATCH = 50
+"""Retailer references looked up per query by the readiness report."""
+
+
+def _customers_by_custom_id_query(count: int) -> str:
+    lookups = "\n".join(
+        f"  c{i}: customerByIdentifier(identifier: {{customId: {{namespace: $namespace, key: $key, value: $v{i}}}}}) "
+        "{ id }" for i in range(count))
+    values = ", ".join(f"$v{i}: String!" for i in range(count))
+    return f"query CustomersByCustomId($namespace: String!, $key: String!, {values}) {{\n{lookups}\n}}\n"
+
+
+CUSTOMERS_BY_CUSTOM_ID_QUERY = _customers_by_custom_id_query(RETAILER_LOOKUP_BATCH)
+"""``RETAILER_LOOKUP_BATCH`` customers by custom id (``$v0`` … as values, aliased ``c0`` …): one query of
+fixed shape, so the document validated is the one sent; a short last batch repeats a value."""
+
+COMPANIES_BY_EXTERNAL_IDS_QUERY = """
+query CompaniesByExternalIds($query: String!, $first: Int!, $after: String) {
+  companies(first: $first, after: $after, query: $query) {
+    nodes { id externalId locations(first: 1) { nodes { id } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+METAFIELD_DEFINITION_CREATE_MUTATION = """
+mutation MetafieldDefinitionCreate($definition: MetafieldDefinitionInput!) {
+  metafieldDefinitionCreate(definition: $definition) {
+    createdDefinition { id name namespace key type { name } }
+    userErrors { field message code }
+  }
+}
+"""
+
 ALL_DOCUMENTS = {
     "SHOP_QUERY": SHOP_QUERY,
     "LOCATIONS_QUERY": LOCATIONS_QUERY,
     "VARIANTS_COUNT_QUERY": VARIANTS_COUNT_QUERY,
     "VARIANT_STOCK_PAGE_QUERY": VARIANT_STOCK_PAGE_QUERY,
     "VARIANT_STOCK_BULK_QUERY": VARIANT_STOCK_BULK_QUERY,
+    "CHANGED_LEVELS_QUERY": CHANGED_LEVELS_QUERY,
     "BULK_RUN_QUERY_MUTATION": BULK_RUN_QUERY_MUTATION,
     "BULK_OPERATION_QUERY": BULK_OPERATION_QUERY,
     "BULK_CANCEL_MUTATION": BULK_CANCEL_MUTATION,
@@ -178,5 +225,8 @@ ALL_DOCUMENTS = {
     "ORDER_CREATE_MUTATION": ORDER_CREATE_MUTATION,
     "CUSTOMER_BY_METAFIELD_QUERY": CUSTOMER_BY_METAFIELD_QUERY,
     "COMPANY_BY_EXTERNAL_ID_QUERY": COMPANY_BY_EXTERNAL_ID_QUERY,
+    "CUSTOMERS_BY_CUSTOM_ID_QUERY": CUSTOMERS_BY_CUSTOM_ID_QUERY,
+    "COMPANIES_BY_EXTERNAL_IDS_QUERY": COMPANIES_BY_EXTERNAL_IDS_QUERY,
+    "METAFIELD_DEFINITION_CREATE_MUTATION": METAFIELD_DEFINITION_CREATE_MUTATION,
 }
 """Name to document, for the schema validation test."""

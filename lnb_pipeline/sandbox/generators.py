@@ -11,10 +11,14 @@ from __future__ import annotations
 import math
 import random
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from itertools import product as cartesian_product
 from typing import Any, NamedTuple
+
+from lnb_pipeline.sandbox.lnb.api import ORDER_STATUSES
+from lnb_pipeline.sandbox.scenario import DEFAULT_SCOPES
 
 DEMO_SEED = 20260101
 SCALE_SEED = 20260102
@@ -734,15 +738,16 @@ def scale_anomalies(variants: int) -> dict[str, list[int]]:
     return anomalies
 
 
-def scale_scenario(variants: int) -> dict[str, Any]:
+def scale_scenario(variants: int, retailers: int | None = None) -> dict[str, Any]:
     """``variants`` variants in products of 8 (2 colours × 4 sizes) at 3 locations, ~0.5 % anomalies,
-    retailers, orders and an LNB inventory in proportion. Kept to cheap per-row work: it is timed."""
+    retailers (one in 1 000 variants unless ``retailers`` says), orders and an LNB inventory in
+    proportion. Kept to cheap per-row work: it is timed."""
     if variants < 1:
         raise ValueError("scale_scenario needs at least one variant")
     rng = random.Random(SCALE_SEED)
     anomalies = scale_anomalies(variants)
     products, inventory = _scale_catalogue(variants, anomalies, rng)
-    customers, retailers = _scale_parties(max(10, variants // 1000))
+    customers, lnb_retailers = _scale_parties(retailers if retailers is not None else max(10, variants // 1000))
     duplicated_originals = {variant_id - 1 for kind in ("duplicate_barcode", "duplicate_sku")
                             for variant_id in anomalies[kind]}
     unorderable = {variant_id for ids in anomalies.values() for variant_id in ids} | duplicated_originals
@@ -758,8 +763,8 @@ def scale_scenario(variants: int) -> dict[str, Any]:
         "companies": [],
         "orders": [],
         "lnb": {
-            "retailers": retailers,
-            "orders": _scale_orders(max(20, variants // 100), orderable, retailers, rng),
+            "retailers": lnb_retailers,
+            "orders": _scale_orders(max(20, variants // 100), orderable, lnb_retailers, rng),
             "inventory": inventory,
         },
     }
@@ -862,3 +867,89 @@ def _scale_orders(
         orders.append(_order(f"SCL-{number:06d}", status, retailers[number % len(retailers)], items,
                              created_minutes=number * 11, purchase_order_reference=f"PO-S{number:06d}"))
     return orders
+
+
+# ---------------------------------------------------------------------------------------------
+# readiness switches: a shop not ready to go live, one point at a time
+# ---------------------------------------------------------------------------------------------
+
+SCOPES_MISSING = ("write_orders", "read_all_orders")
+"""What ``scopes_missing`` takes away: the order export's scope (blocking) and ``read_all_orders`` (a warning)."""
+SETUP_SCOPE = "write_customers"
+"""The scope ``shopify_setup`` needs to create the customer definition; ``definitions_missing`` grants it."""
+LOW_BARCODE_EVERY = 5
+LOW_BARCODE_BLANKED = (0, 2)
+"""``low_barcode_coverage`` blanks the barcode of the 1st and 3rd variant of every 5: 40 % of them."""
+
+
+def _scopes(scenario: dict[str, Any]) -> list[str]:
+    return list(scenario.setdefault("shop", {}).get("scopes", DEFAULT_SCOPES))
+
+
+def _scopes_missing(scenario: dict[str, Any]) -> None:
+    scenario["shop"]["scopes"] = [scope for scope in _scopes(scenario) if scope not in SCOPES_MISSING]
+
+
+def _definitions_missing(scenario: dict[str, Any]) -> None:
+    scenario["metafield_definitions"] = []
+    scenario["shop"]["scopes"] = list(dict.fromkeys([*_scopes(scenario), SETUP_SCOPE]))
+
+
+def _development_store(scenario: dict[str, Any]) -> None:
+    scenario.setdefault("shop", {})["development"] = True
+
+
+def _retailers_unmatched(scenario: dict[str, Any]) -> None:
+    for customer in scenario.get("customers", []):
+        customer.get("metafields", {}).pop(RETAILER_REFERENCE_METAFIELD, None)
+    for company in scenario.get("companies", []):
+        company["external_id"] = None
+
+
+def _low_barcode_coverage(scenario: dict[str, Any]) -> None:
+    variants = (variant for product in scenario.get("products", []) for variant in product.get("variants", []))
+    for index, variant in enumerate(variants):
+        if index % LOW_BARCODE_EVERY in LOW_BARCODE_BLANKED:
+            variant["barcode"] = None
+
+
+RENAMED_STATUS = ("invoicing", "invoiced")
+"""``lnb_statuses_differ``: the status code LNB's API would name otherwise (the codes are assumed)."""
+
+
+def _lnb_statuses_differ(scenario: dict[str, Any]) -> None:
+    before, after = RENAMED_STATUS
+    lnb = scenario.setdefault("lnb", {})
+    lnb["order_statuses"] = [after if status == before else status for status in ORDER_STATUSES]
+    for order in lnb.get("orders", []):
+        if order.get("status") == before:
+            order["status"] = after
+
+
+READINESS_SWITCHES: dict[str, Callable[[dict[str, Any]], None]] = {
+    "scopes_missing": _scopes_missing,
+    "definitions_missing": _definitions_missing,
+    "development_store": _development_store,
+    "retailers_unmatched": _retailers_unmatched,
+    "low_barcode_coverage": _low_barcode_coverage,
+    "lnb_statuses_differ": _lnb_statuses_differ,
+}
+"""What each switch of a scenario spec (``demo+scopes_missing``) changes, so that one row of the
+readiness report fails: ``scopes_missing`` takes ``write_orders`` and ``read_all_orders`` away;
+``definitions_missing`` removes both custom id definitions (and grants ``write_customers``, which
+``shopify_setup`` needs to create the customer one); ``development_store`` makes a development store;
+``retailers_unmatched`` takes the retailer reference off every customer and company;
+``low_barcode_coverage`` blanks 40 % of the barcodes; ``lnb_statuses_differ`` makes LNB's API call the
+status ``invoicing`` ``invoiced`` (``lnb.order_statuses``), as an account whose codes are not the
+assumed ones would."""
+
+
+def with_switches(scenario: dict[str, Any], switches: list[str]) -> dict[str, Any]:
+    """``scenario`` changed in place by each of ``switches`` (names of ``READINESS_SWITCHES``), and returned."""
+    unknown = [name for name in switches if name not in READINESS_SWITCHES]
+    if unknown:
+        raise ValueError(f"unknown switch(es) {', '.join(map(repr, unknown))}; switches: "
+                         f"{', '.join(READINESS_SWITCHES)}")
+    for name in switches:
+        READINESS_SWITCHES[name](scenario)
+    return scenario

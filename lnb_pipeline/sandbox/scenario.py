@@ -119,7 +119,24 @@ def split_metafield_key(name: str) -> tuple[str, str] | None:
 
 
 def load_scenario(spec: str) -> dict[str, Any]:
-    """``demo``, ``scale:N`` or the path of a scenario JSON file, validated."""
+    """``demo``, ``scale:N`` or the path of a scenario JSON file, validated; each ``+switch`` after it
+    (``demo+scopes_missing+development_store``) makes one point of the readiness report fail (the
+    switches are ``generators.READINESS_SWITCHES``)."""
+    base, *switches = [spec] if Path(spec).is_file() else spec.split("+")
+    scenario = _load_base(base)
+    if switches:
+        from lnb_pipeline.sandbox.generators import with_switches
+
+        try:
+            with_switches(scenario, switches)
+        except ValueError as error:
+            raise ScenarioError(f"{spec!r}: {error}") from None
+    validate_scenario(scenario)
+    return scenario
+
+
+def _load_base(spec: str) -> dict[str, Any]:
+    """The scenario a spec without switches names, not yet validated."""
     if spec == "demo":
         from lnb_pipeline.sandbox.generators import demo_scenario
 
@@ -142,7 +159,6 @@ def load_scenario(spec: str) -> dict[str, Any]:
             scenario = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ScenarioError(f"{path}: not valid JSON (UTF-8 expected): {error}") from None
-    validate_scenario(scenario)
     return scenario
 
 
@@ -325,6 +341,9 @@ def validate_scenario(scenario: Any) -> None:
         rows = lnb.get(key, [])
         _require(isinstance(rows, list) and all(isinstance(r, dict) for r in rows), f"lnb.{key}",
                  "must be a list of objects")
+    statuses = lnb.get("order_statuses", ["confirmed"])
+    _require(isinstance(statuses, list) and bool(statuses) and all(isinstance(s, str) and s for s in statuses),
+             "lnb.order_statuses", "must be a non-empty list of status codes")
     order_refs = [o.get("reference") for o in lnb.get("orders", [])]
     _require(all(isinstance(r, str) and r for r in order_refs), "lnb.orders", "every order needs a reference")
     _require(len(set(order_refs)) == len(order_refs), "lnb.orders", "order references must be unique")

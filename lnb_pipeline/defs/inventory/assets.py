@@ -53,7 +53,7 @@ PUSH_POOL = "lnb_stock_push"
 CONFIRM_PUSH_RUN_CONFIG = "ops: {lnb_stock_preview: {config: {confirm_push_guard: true}}}"
 """The run config that lets one run's push through the push guard, as typed in the Launchpad."""
 LIST_ROWS_SHOWN = 1000
-"""Rows of each list the UI shows. A normal day's list fits whole: a 30-minute push changes a few
+"""Rows of each list the UI shows. A normal day's list fits whole: a push changes a few
 dozen keys, the demo's first push about 160, a first push on a catalogue of a few thousand variants
 some hundreds. 1 000 rows keep the asset page quick to open; the count beside each list is always
 the total, and the asset's task log file holds every row."""

@@ -50,7 +50,8 @@ inventory_sync = dg.define_asset_job(
     cron_schedule=STOCK_CRON.value,
     execution_timezone=TIMEZONE.value,
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description=described("Pushes Shopify stock to LNB on LNB_STOCK_CRON (default every 30 minutes) in LNB_TIMEZONE. "
+    description=described("The full stock sync, nightly by default (LNB_STOCK_CRON, in LNB_TIMEZONE): it corrects whatever "
+                          "the stock changes pushed between syncs could not carry. "
                           "A push beyond the push guard's limits is blocked until someone confirms it.",
                           STOCK_CRON, TIMEZONE),
 )

@@ -150,12 +150,13 @@ def _time_filter(name: str, value: str, field_name: str, settings: _Settings) ->
     return lambda row: (t := _stored_time(row.get(field_name), zone)) is not None and t >= bound
 
 
-def _order_filters(params: dict[str, str], settings: _Settings) -> list[Callable[[dict[str, Any]], bool]]:
+def _order_filters(params: dict[str, str], settings: _Settings,
+                   statuses: tuple[str, ...]) -> list[Callable[[dict[str, Any]], bool]]:
     filters: list[Callable[[dict[str, Any]], bool]] = []
     status = params.get("status")
     if status is not None:
-        if status not in ORDER_STATUSES:
-            raise _unprocessable({"status": [f"status must be one of {', '.join(ORDER_STATUSES)}"]})
+        if status not in statuses:
+            raise _unprocessable({"status": [f"status must be one of {', '.join(statuses)}"]})
         filters.append(lambda order: order.get("status") == status)
     for prefix, field_name in ORDER_TIME_FILTERS.items():
         for name in (f"{prefix}_from", f"{prefix}_to"):
@@ -453,6 +454,7 @@ class LnbApi(SandboxApi):
         self._orders: list[dict[str, Any]] = sorted(lnb.get("orders", []), key=by_creation)
         self._retailers: list[dict[str, Any]] = sorted(lnb.get("retailers", []), key=by_creation)
         self._inventory: list[dict[str, Any]] = lnb.get("inventory", [])
+        self._order_statuses: tuple[str, ...] = tuple(lnb.get("order_statuses", ORDER_STATUSES))
         self._orders_by_reference = _index(self._orders, "reference")
         self._retailers_by_reference = _index(self._retailers, "reference")
         self._stock_by_code = {code: _index(self._inventory, code) for code in CODE_LABELS}
@@ -645,7 +647,7 @@ class LnbApi(SandboxApi):
     def _list_orders(self, request: Request, _: dict[str, str]) -> Response:
         page = _page_number(request.params)
         with self._lock:
-            filters = _order_filters(request.params, self._settings)
+            filters = _order_filters(request.params, self._settings, self._order_statuses)
             orders = [o for o in self._orders if all(keep(o) for keep in filters)]
             response = self._paginated(orders, page)
             self._apply_list_changes(page)
@@ -667,8 +669,10 @@ class LnbApi(SandboxApi):
         errors: dict[str, list[str]] = {}
         if not isinstance(reference, str) or not reference:
             errors["reference"] = ["reference is required"]
-        if status not in ORDER_STATUSES:
-            errors["status"] = [f"status must be one of {', '.join(ORDER_STATUSES)}"]
+        with self._lock:
+            statuses = self._order_statuses
+        if status not in statuses:
+            errors["status"] = [f"status must be one of {', '.join(statuses)}"]
         if errors:
             raise _unprocessable(errors)
         with self._lock:

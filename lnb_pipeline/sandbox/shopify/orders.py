@@ -12,8 +12,19 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from lnb_pipeline.sandbox.scenario import METAFIELD_KEY, METAFIELD_NAMESPACE, METAFIELD_TYPES
-from lnb_pipeline.sandbox.shopify.state import MetafieldKey, ShopifyState, format_timestamp, gid, now_iso
+from lnb_pipeline.sandbox.scenario import (
+    METAFIELD_KEY,
+    METAFIELD_NAMESPACE,
+    METAFIELD_TYPES,
+)
+from lnb_pipeline.sandbox.shopify.state import (
+    MetafieldKey,
+    ShopifyState,
+    format_timestamp,
+    gid,
+    now_iso,
+    stamp_level,
+)
 
 B2B_PLANS = ("plus", "enterprise")
 FINANCIAL_TO_DISPLAY = {
@@ -270,8 +281,9 @@ def _claim_inventory(state: ShopifyState, lines: list[_Line], obey_policy: bool)
                            f"{quantity} ordered.", "INVENTORY_CLAIM_FAILED")]
         if level is not None:
             claims.append((level, quantity))
+    stamp = now_iso()
     for level, quantity in claims:
         level["_q"]["available"] -= quantity
         level["_q"]["committed"] += quantity
-        level["updatedAt"] = now_iso()
+        stamp_level(level, stamp)
     return []

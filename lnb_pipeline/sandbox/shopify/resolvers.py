@@ -20,7 +20,12 @@ from graphql import GraphQLError
 
 from lnb_pipeline.sandbox.scenario import QUANTITY_NAMES, parse_timestamp
 from lnb_pipeline.sandbox.shopify.search import Getter, SearchSyntaxError, search
-from lnb_pipeline.sandbox.shopify.state import APP_NAMESPACE, ShopifyState, gid
+from lnb_pipeline.sandbox.shopify.state import (
+    APP_NAMESPACE,
+    ShopifyState,
+    gid,
+    level_indexed,
+)
 
 if TYPE_CHECKING:
     from lnb_pipeline.sandbox.shopify.bulk import BulkOperations
@@ -73,6 +78,9 @@ REQUIRED_SCOPES: dict[FieldKey, tuple[str, ...]] = {
 """Fields and the access scopes of which each needs one (a ``write_`` scope grants its ``read_``)."""
 DEFINITION_SCOPES = {"CUSTOMER": ("read_customers",), "ORDER": ("read_orders",)}
 """``metafieldDefinitions`` needs the read scope of the owner type asked for."""
+DEFINITION_WRITE_SCOPES = {"CUSTOMER": ("write_customers",), "ORDER": ("write_orders",)}
+"""``metafieldDefinitionCreate`` needs "access to the resource type" of the definition (Shopify's words);
+the sandbox reads that as its write scope, the stricter plausible rule."""
 
 
 def require_scope(ctx: Context, field_name: str, scopes: tuple[str, ...]) -> None:
@@ -217,15 +225,24 @@ def _variants(ctx: Context, _: Any, args: dict[str, Any]) -> list[Any]:
     return _searched(ctx, ctx.state.variants, args.get("query"), VARIANT_SEARCH)
 
 
+def _searched_levels(ctx: Context, levels: list[dict[str, Any]], query: str | None) -> list[Any]:
+    """A search sees a changed level only once the lagging index holds its change, as for orders."""
+    if query:
+        indexed_before = time.monotonic() - ctx.order_search_lag_seconds
+        with ctx.state.lock:
+            levels = [level for level in levels if level_indexed(level, indexed_before)]
+    return _searched(ctx, levels, query, LEVEL_SEARCH)
+
+
 def _location_levels(ctx: Context, location: dict[str, Any], args: dict[str, Any]) -> list[Any]:
-    return _searched(ctx, ctx.state.levels_at(location["id"]), args.get("query"), LEVEL_SEARCH)
+    return _searched_levels(ctx, ctx.state.levels_at(location["id"]), args.get("query"))
 
 
 def _item_levels(ctx: Context, item: dict[str, Any], args: dict[str, Any]) -> list[Any]:
     """Levels at active locations only, as Shopify answers by default (``includeInactive: false``)."""
     levels = sorted((lv for lv in item["_levels"].values() if lv["location"]["isActive"]),
                     key=lambda lv: lv["location"]["_num"])
-    return _searched(ctx, levels, args.get("query"), LEVEL_SEARCH)
+    return _searched_levels(ctx, levels, args.get("query"))
 
 
 def _companies(ctx: Context, _: Any, args: dict[str, Any]) -> list[Any]:
@@ -339,6 +356,12 @@ def _order_by_identifier(ctx: Context, _: Any, args: dict[str, Any]) -> dict[str
     return order if order is not None and order_visible(ctx, order) else None
 
 
+def _create_metafield_definition(ctx: Context, _: Any, args: dict[str, Any]) -> dict[str, Any]:
+    definition = args["definition"]
+    require_scope(ctx, "metafieldDefinitionCreate", DEFINITION_WRITE_SCOPES[definition["ownerType"]])
+    return ctx.state.create_definition(definition)
+
+
 def _metafield(ctx: Context, owner: dict[str, Any], args: dict[str, Any]) -> dict[str, Any] | None:
     return owner["_metafields"].get((args.get("namespace") or APP_NAMESPACE, args["key"]))
 
@@ -374,4 +397,5 @@ RESOLVERS: dict[FieldKey, Resolver] = _scoped({
     ("ProductVariant", "inventoryQuantity"): _inventory_quantity,
     ("Customer", "metafield"): _metafield,
     ("Order", "metafield"): _metafield,
+    ("Mutation", "metafieldDefinitionCreate"): _create_metafield_definition,
 })

@@ -7,7 +7,9 @@ when an order was written). Amounts and timestamps are kept as the strings Shopi
 
 from __future__ import annotations
 
+import re
 import threading
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -27,6 +29,8 @@ APP_NAMESPACE = "$app"
 """The app-reserved namespace, where Shopify looks when a metafield's namespace is omitted."""
 UNDEFINED_METAFIELD_TYPE = "single_line_text_field"
 """The type of a scenario metafield that no definition covers."""
+DEFINITION_CHARACTERS = re.compile(r"[A-Za-z0-9_-]+")
+"""What a definition's namespace and key may hold: letters, digits, hyphens and underscores."""
 NEVER = float("-inf")
 """``_written_at`` of what the scenario starts with: written long before any request."""
 
@@ -48,6 +52,38 @@ def gid_number(value: str, kind: str) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
+def _definition_error(field: str, message: str, code: str) -> dict[str, Any]:
+    return {"field": ["definition", field], "message": message, "code": code}
+
+
+def _length_error(field: str, value: str, shortest: int, longest: int) -> dict[str, Any] | None:
+    """Shopify's length and character rules for a definition's namespace and key."""
+    label = field.capitalize()
+    if len(value) < shortest:
+        return _definition_error(field, f"{label} is too short (minimum is {shortest} characters)", "TOO_SHORT")
+    if len(value) > longest:
+        return _definition_error(field, f"{label} is too long (maximum is {longest} characters)", "TOO_LONG")
+    if not DEFINITION_CHARACTERS.fullmatch(value):
+        return _definition_error(field, f"{label} contains one or more invalid characters.", "INVALID_CHARACTER")
+    return None
+
+
+def _definition_input_error(source: dict[str, Any], namespace: str) -> dict[str, Any] | None:
+    """The first thing wrong with a ``MetafieldDefinitionInput``, as a user error, or None."""
+    if namespace != APP_NAMESPACE and (error := _length_error("namespace", namespace, 3, 255)):
+        return error
+    if error := _length_error("key", source["key"], 2, 64):
+        return error
+    if not source["name"].strip():
+        return _definition_error("name", "Name can't be blank.", "BLANK")
+    if len(source["name"]) > 255:
+        return _definition_error("name", "Name is too long (maximum is 255 characters)", "TOO_LONG")
+    if source["type"] not in METAFIELD_TYPES:
+        return _definition_error("type", f"Type {source['type']!r} is not included in the list of metafield "
+                                         "types.", "INCLUSION")
+    return None
+
+
 def format_timestamp(moment: datetime) -> str:
     """A moment as Shopify writes a ``DateTime``: UTC, whole seconds, ``Z``."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -55,6 +91,19 @@ def format_timestamp(moment: datetime) -> str:
 
 def now_iso() -> str:
     return format_timestamp(datetime.now(UTC))
+
+
+def stamp_level(level: dict[str, Any], stamp: str) -> None:
+    """Record that ``level`` changed at ``stamp``: its ``updatedAt``, its item's and variant's, and
+    the moment it was written, which a lagging search index compares with (see ``level_indexed``)."""
+    item = level["item"]
+    level["updatedAt"] = item["updatedAt"] = item["_variant"]["updatedAt"] = stamp
+    level["_written_at"] = time.monotonic()
+
+
+def level_indexed(level: dict[str, Any], indexed_before: float) -> bool:
+    """Whether the search index already holds ``level``'s latest change; scenario levels always are."""
+    return level.get("_written_at", float("-inf")) <= indexed_before
 
 
 def money_bag(shop_amount: Decimal, shop_currency: str, presentment_amount: Decimal,
@@ -121,11 +170,52 @@ class ShopifyState:
         return {
             "id": gid("MetafieldDefinition", number),
             "name": source["name"],
+            "description": source.get("description"),
             "namespace": source["namespace"],
             "key": source["key"],
             "ownerType": source["owner_type"],
             "type": {"name": source["type"], "category": METAFIELD_TYPES[source["type"]]},
         }
+
+    def create_definition(self, source: dict[str, Any]) -> dict[str, Any]:
+        """``metafieldDefinitionCreate``: the ``MetafieldDefinitionCreatePayload`` for one
+        ``MetafieldDefinitionInput`` (scopes are checked by the caller).
+
+        As Shopify does, the metafields already stored under that owner type, namespace and key take
+        the definition's type; an ``id`` definition makes them custom ids, so their values must
+        already be unique, else the definition is refused (``UNSTRUCTURED_ALREADY_EXISTS``).
+        """
+        owner_type, key, name = source["ownerType"], source["key"], source["name"]
+        namespace = source.get("namespace") or APP_NAMESPACE
+        with self.lock:
+            error = _definition_input_error(source, namespace)
+            if error is None and self.definition(owner_type, namespace, key) is not None:
+                error = _definition_error("key", f"Key is in use for {owner_type.lower()} metafields on the "
+                                                 f"'{namespace}' namespace.", "TAKEN")
+            owners = self._owners(owner_type)
+            if error is None and source["type"] == "id":
+                values = [owner["_metafields"][(namespace, key)]["value"] for owner in owners
+                          if (namespace, key) in owner["_metafields"]]
+                if len(values) != len(set(values)):
+                    error = _definition_error(
+                        "type", f"Existing {owner_type.lower()} metafields {namespace}.{key} repeat a value; a "
+                                "definition of type id needs unique values.", "UNSTRUCTURED_ALREADY_EXISTS")
+            if error is not None:
+                return {"createdDefinition": None, "userErrors": [error]}
+            definition = self._definition(len(self.definitions) + 1, {
+                "name": name.strip(), "description": source.get("description"), "namespace": namespace,
+                "key": key, "owner_type": owner_type, "type": source["type"]})
+            self.definitions.append(definition)
+            self._definitions_by_key[(owner_type, namespace, key)] = definition
+            for owner in owners:
+                metafield = owner["_metafields"].get((namespace, key))
+                if metafield is not None:
+                    metafield["type"] = source["type"]
+                    self._index_custom_ids(owner_type, owner)
+            return {"createdDefinition": definition, "userErrors": []}
+
+    def _owners(self, owner_type: str) -> list[dict[str, Any]]:
+        return self.customers if owner_type == "CUSTOMER" else self.orders
 
     def definition(self, owner_type: str, namespace: str, key: str) -> dict[str, Any] | None:
         return self._definitions_by_key.get((owner_type, namespace, key))
