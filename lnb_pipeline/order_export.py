@@ -186,7 +186,8 @@ def find_buyers(shopify: ShopifyClient, references: Iterable[str], settings: Ord
             locations = exact[0]["locations"]["nodes"] if len(exact) == 1 else []
             contact = ((exact[0].get("mainContact") or {}).get("customer") or {}) if exact else {}
             buyers[reference] = Buyer(reference, None, locations[0]["id"],
-                                      (contact.get("defaultEmailAddress") or {}).get("emailAddress")) if locations else None
+                                      (contact.get("defaultEmailAddress") or {}).get("emailAddress"),
+                                      exact[0]["id"]) if locations else None
         else:
             customer = shopify.execute(CUSTOMER_BY_METAFIELD_QUERY, {
                 "identifier": {"customId": {"namespace": namespace, "key": key, "value": reference}},

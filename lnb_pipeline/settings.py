@@ -88,10 +88,10 @@ class Section:
 
 
 CONNECTIONS = Section("Connections", "Where Shopify and LNB are, and how the pipeline signs in to them (see "
-                      "[Credentials and access scopes](../README.md#credentials-and-access-scopes)).")
-STOCK = Section("Stock flow", "See [The stock flow](../README.md#the-stock-flow).")
-ORDERS = Section("Order flow", "See [The order flow](../README.md#the-order-flow).")
-ALERTS = Section("Alerts", "See [Alerts](../README.md#alerts).")
+                      "[Credentials and access scopes](production.md#credentials-and-access-scopes)).")
+STOCK = Section("Stock flow", "See [The stock flow](stock-flow.md).")
+ORDERS = Section("Order flow", "See [The order flow](order-flow.md).")
+ALERTS = Section("Alerts", "See [Alerts](operations.md#alerts).")
 TUNING = Section(
     "Tuning fields", "The resources also have tuning fields without a variable, set per run in the launchpad's "
     "config (`resources: {lenewblack: {config: {batch_size: 100}}}`, restating the other fields as "
@@ -337,9 +337,11 @@ OUTRO = """\
 `SHOPIFY_PORT` (8701), `LNB_PORT` (8702), `DAGSTER_PORT` (3000), `SCENARIO`
 (`demo`; also `scale:N` or a scenario file), `DAGSTER_HOME` (`.dagster_home`), `DAGSTER_PROFILE`
 (`local`: SQLite; `production` installs the PostgreSQL profile, see
-[Going to production](../README.md#going-to-production)), `PYTHON` (the first of
-python3.13/3.12/3.11/python3 that is 3.11+), `PYTEST_ARGS` (extra pytest arguments for `make test`).
-`make sandbox` runs only the sandbox.
+[Going to production](production.md)), `PYTHON` (the first of
+python3.13/3.12/3.11/python3 that is 3.11+), `PYTEST_ARGS` (extra pytest arguments for `make test`),
+`STOCK_MOVEMENT` (0: random Shopify stock level changes a minute in the sandbox, to watch stock
+changes flow to LNB), `DRY_RUN` (`make free-pool-slots` only lists). `make sandbox` runs only the
+sandbox.
 """
 
 

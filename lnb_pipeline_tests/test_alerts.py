@@ -28,14 +28,8 @@ import requests
 from helpers import DEMO_BLOCKED
 
 from lnb_pipeline.definitions import defs
-from lnb_pipeline.defs.alerts import (
-    ALERTS_OFF,
-    AlertSettings,
-    lnb_blocked_orders_alert,
-    lnb_run_failure_alert,
-)
+from lnb_pipeline.defs.alerts import ALERTS_OFF, AlertSettings, alert_sensors
 from lnb_pipeline.defs.env import from_environment
-from lnb_pipeline.defs.orders.assets import BLOCKED_REASONS
 from lnb_pipeline.sandbox import Sandbox
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,9 +37,12 @@ HOOK_PATH = "/hooks/T0001/B0002/S3CR3T-K3Y"
 """A chat-style webhook path: the key is in the URL, so it must not leak into logs either."""
 SELECTION = {"ops": {"lnb_orders_for_export": {"config": {"references": ["LNB-0001", "LNB-0006", "LNB-0010"]}}}}
 """An exportable demo order and the two blocked ones the ``deployed`` demo keeps in the export status."""
-NO_CUSTOMER = {"reference": "LNB-0006", "reasons": ["no Shopify customer with lenewblack.retailer_reference = R1013"]}
-NO_REFERENCE = {"reference": "LNB-0010", "reasons": ["retailer reference missing"]}
+NO_CUSTOMER = {"reference": "LNB-0006", "retailer": "Zürich Atelier",
+               "reasons": ["no Shopify customer with lenewblack.retailer_reference = R1013"]}
+NO_REFERENCE = {"reference": "LNB-0010", "retailer": "Pop-up Marais", "reasons": ["retailer reference missing"]}
 SHOPIFY_TOKEN, LNB_SECRET, LNB_TOKEN = "shpat_0123456789abcdef", "lnb-client-secret-4242", "eyJ.lnb-access.token"
+lnb_run_failure_alert, lnb_blocked_orders_alert = alert_sensors(enabled=True)
+"""The sensors as deployed with alerts on; evaluated directly, as the daemon would."""
 
 
 # --- the webhook receiver -----------------------------------------------------------------------
@@ -323,7 +320,7 @@ def test_blocked_orders_alert_once_each_until_their_reasons_change(
 
     assert receiver.payloads()[1:] == [{
         "kind": "orders_blocked",
-        "orders": [{"reference": "LNB-0010",
+        "orders": [{**NO_REFERENCE,
                     "reasons": ["retailer reference missing", "currency not accepted: USD (accepted: EUR)"]}],
         "run_url": f"http://127.0.0.1:3000/runs/{changed.run_id}"}]
 
@@ -369,7 +366,7 @@ def test_the_cursor_forgets_orders_unseen_for_30_days_and_keeps_the_latest_5000(
 # --- alerts off ---------------------------------------------------------------------------------
 
 def test_without_a_webhook_alerts_are_off_said_once_and_history_is_not_replayed_later(
-        monkeypatch: pytest.MonkeyPatch, receiver: Receiver) -> None:
+        deployed: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch, receiver: Receiver) -> None:
     """Alerts are optional; turning them on later must not flood the webhook with last month's orders."""
     monkeypatch.delenv("LNB_ALERT_WEBHOOK_URL")
     loads = subprocess.run(
@@ -377,21 +374,22 @@ def test_without_a_webhook_alerts_are_off_said_once_and_history_is_not_replayed_
                                 "from lnb_pipeline.definitions import defs; defs(); defs()")],
         cwd=REPO, capture_output=True, text=True, timeout=120, check=True)
     assert loads.stderr.count(ALERTS_OFF) == 1, loads.stderr
+    run_id = leaky_job.execute_in_process(instance=deployed, raise_on_error=False).run_id
+    _read_stock(deployed)
+    assert _run(deployed, "orders_export", SELECTION).success
 
-    with dg.instance_for_test() as instance:
-        run_id = leaky_job.execute_in_process(instance=instance, raise_on_error=False).run_id
-        instance.report_runless_asset_event(dg.AssetMaterialization(
-            "lnb_orders_for_export", metadata={BLOCKED_REASONS: dg.MetadataValue.json([NO_REFERENCE])}))
+    assert _failure_alert(deployed, run_id) == dg.SkipReason(ALERTS_OFF)
+    off = _blocked_tick(deployed, None)
+    assert isinstance(off, dg.SensorResult) and off.skip_reason == dg.SkipReason(ALERTS_OFF)
+    assert _alerted(off) == {}
 
-        assert _failure_alert(instance, run_id) == dg.SkipReason(ALERTS_OFF)
-        off = _blocked_tick(instance, None)
-        assert isinstance(off, dg.SensorResult) and off.skip_reason == dg.SkipReason(ALERTS_OFF)
-        assert _alerted(off) == {}
-
-        monkeypatch.setenv("LNB_ALERT_WEBHOOK_URL", receiver.url)
-        assert _blocked_tick(instance, off.cursor) == dg.SkipReason("No order selection since the last tick")
-
+    monkeypatch.setenv("LNB_ALERT_WEBHOOK_URL", receiver.url)
+    assert _blocked_tick(deployed, off.cursor) == dg.SkipReason("No order selection since the last tick")
     assert receiver.bodies == []
+
+    _blocked_tick(deployed, None)  # what the cursor kept while off prevents: the selection holds blocked orders
+
+    assert [payload["orders"] for payload in receiver.payloads()] == [[NO_CUSTOMER, NO_REFERENCE]]
 
 
 def test_a_malformed_webhook_url_fails_the_tick_naming_the_variable_not_its_value(
@@ -403,3 +401,31 @@ def test_a_malformed_webhook_url_fails_the_tick_naming_the_variable_not_its_valu
 
     assert str(raised.value.__cause__) == \
         "LNB_ALERT_WEBHOOK_URL must be an http(s) URL (value not shown: it may hold a key)"
+
+
+def _sensor_list(home: Path, webhook_url: str | None) -> str:
+    """What ``dagster sensor list`` prints for the deployed code location: each sensor and its status."""
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    environment = {**os.environ, "DAGSTER_HOME": str(home)}
+    environment.pop("LNB_ALERT_WEBHOOK_URL", None)
+    if webhook_url is not None:
+        environment["LNB_ALERT_WEBHOOK_URL"] = webhook_url
+    listed = subprocess.run([str(Path(sys.executable).with_name("dagster")), "sensor", "list", "-w", "workspace.yaml"],
+                            cwd=REPO, env=environment, capture_output=True, text=True, timeout=120, check=True)
+    return listed.stdout
+
+
+def test_alerts_off_show_as_stopped_sensors_whose_description_says_off(tmp_path: Path) -> None:
+    """A sensor shown "Running" while nobody receives its alerts misleads: off, both alerts are stopped and say why."""
+    off = _sensor_list(tmp_path / "off", None)
+    on = _sensor_list(tmp_path / "on", f"https://hooks.example.com{HOOK_PATH}")
+
+    for sensor in ("lnb_run_failure_alert", "lnb_blocked_orders_alert"):
+        assert f"Sensor: {sensor} [STOPPED]" in off
+        assert f"Sensor: {sensor} [RUNNING]" in on
+    assert "Sensor: lnb_orders_sensor [RUNNING]" in off
+    for enabled in (False, True):
+        descriptions = [sensor.description or "" for sensor in alert_sensors(enabled)]
+        assert [description.startswith("OFF: LNB_ALERT_WEBHOOK_URL is not set") for description in descriptions] == \
+            [not enabled] * 2

@@ -41,6 +41,8 @@ from lnb_pipeline.defs.inventory.settings import InventorySettings
 from lnb_pipeline.defs.lenewblack.resources import LeNewBlackResource
 from lnb_pipeline.defs.orders import schedules
 from lnb_pipeline.defs.orders.assets import (
+    TABLE_ROWS,
+    blocked_orders_in,
     lnb_orders_changed_after_export,
     lnb_orders_for_export,
     shopify_orders_from_lnb,
@@ -57,7 +59,12 @@ from lnb_pipeline.defs.orders.schedules import (
 )
 from lnb_pipeline.defs.orders.settings import OrderFlowSettings
 from lnb_pipeline.defs.shopify.resources import ShopifyResource
-from lnb_pipeline.order_export import CUSTOM_ID_TAKEN, OrderExporter, OrderLookup, PendingOrder
+from lnb_pipeline.order_export import (
+    CUSTOM_ID_TAKEN,
+    OrderExporter,
+    OrderLookup,
+    PendingOrder,
+)
 from lnb_pipeline.rules.orders import OrderSettings, order_content_hash
 from lnb_pipeline.sandbox import Sandbox
 from lnb_pipeline.sandbox.generators import DEMO_CASES, demo_scenario, lnb_ean13
@@ -67,7 +74,7 @@ ORDER_ASSETS = [shopify_locations, shopify_inventory_levels, lnb_orders_for_expo
                 lnb_orders_changed_after_export]
 """The order assets plus the stock flow's Shopify read they take their variant index from."""
 ORDER_CHECKS = [order_lines_have_codes, order_lines_match_shopify_variants, retailer_references_valid, no_order_blocked]
-LOG_COLUMNS = ("reference", "line", "outcome", "shopify_order", "shopify_order_id", "detail")
+LOG_COLUMNS = ("reference", "retailer", "line", "outcome", "shopify_order", "shopify_order_link", "detail")
 METAFIELD = "lenewblack.retailer_reference"
 
 CREATED = "created in Shopify"
@@ -134,13 +141,14 @@ CLEAN_LINE = _item(EAN_1, "TS-BLU-M", 2)
 
 
 def _lnb_order(reference: str, **fields: Any) -> dict[str, Any]:
-    """A confirmed LNB order of Claire's (R001) for two blue M shirts, ``fields`` overriding.
-    LNB lists orders of one creation time by reference."""
+    """A confirmed LNB order of Claire's (R001, Boutique Lumière) for two blue M shirts, ``fields``
+    overriding. LNB lists orders of one creation time by reference."""
     created = "2026-01-02T09:00:00Z"
     return {
         "reference": reference, "create_time": created, "update_time": created, "confirmation_time": created,
         "status": "confirmed", "purchase_order_reference": f"PO-{reference}",
-        "retailer_reference": "R001", "buyer_email": "claire@boutique-lumiere.example", "currency": "EUR",
+        "retailer_reference": "R001", "retailer_name": "Boutique Lumière",
+        "buyer_email": "claire@boutique-lumiere.example", "currency": "EUR",
         "comment": "Livraison le matin uniquement.", "billing_address": ADDRESS, "delivery_address": ADDRESS,
         "items": [CLEAN_LINE], **fields,
     }
@@ -327,11 +335,49 @@ def _task_log(result: dg.ExecuteInProcessResult, tmp_path: Path) -> list[tuple[s
 
 def _order_rows(rows: list[tuple[str | None, ...]]) -> dict[str, tuple[str | None, ...]]:
     """Per order: its task log outcome, Shopify order name and detail (order lines, not line rows)."""
-    return {row[0]: (row[2], row[3], row[5]) for row in rows if row[1] is None}
+    return {row[0]: (row[3], row[4], row[6]) for row in rows if row[2] is None}
 
 
 def _outcomes(result: dg.ExecuteInProcessResult, tmp_path: Path) -> dict[str, tuple[str | None, ...]]:
     return _order_rows(_task_log(result, tmp_path))
+
+
+def _rows(table: dg.TableMetadataValue) -> list[dict[str, Any]]:
+    """A table's rows as the UI lists them."""
+    return [record.data for record in table.records]
+
+
+def _asset_table(result: dg.ExecuteInProcessResult, asset: str, name: str) -> list[dict[str, Any]]:
+    return _rows(asset_metadata(result, asset)[name])
+
+
+def _check_table(result: dg.ExecuteInProcessResult, check: str, name: str) -> list[dict[str, Any]]:
+    return _rows(check_metadata(result, check)[name])
+
+
+def _selection_materialization(result: dg.ExecuteInProcessResult) -> dg.AssetMaterialization:
+    [materialization] = result.asset_materializations_for_node("lnb_orders_for_export")
+    return materialization
+
+
+ADMIN_PATHS = {"Order": "orders", "Customer": "customers", "Company": "companies"}
+
+
+def _admin(sandbox: Sandbox, gid: str) -> str:
+    """The sandbox shop's admin page of a Shopify record, as Shopify's admin addresses it."""
+    kind, number = gid.split("/")[-2:]
+    return f"{sandbox.shopify_url}/admin/{ADMIN_PATHS[kind]}/{number}"
+
+
+CLAIRE = "gid://shopify/Customer/1"
+"""Claire's customer: R001, Boutique Lumière."""
+
+
+def _blocked_row(sandbox: Sandbox, reference: str, reasons: list[str], *, retailer: str | None = "Boutique Lumière",
+                 retailer_reference: str | None = "R001", customer: str | None = CLAIRE) -> dict[str, Any]:
+    """A ``blocked_orders`` row: reasons one per line (the UI shows ``a; b``), the matched customer's admin link."""
+    return {"order_reference": reference, "retailer": retailer, "retailer_reference": retailer_reference,
+            "reasons": ";\n".join(reasons), "shopify_customer": _admin(sandbox, customer) if customer else None}
 
 
 # --- the demo -----------------------------------------------------------------------------------
@@ -355,19 +401,35 @@ DEMO_BLOCKED = {
     "LNB-0015": ["currency not accepted: USD (accepted: EUR)"],
 }
 """Every demo order the rules block, with its reasons (DEMO_CASES says which case each one is)."""
-_LINE_SAMPLE = "| reference | line | ean13 | sku | reason |\n| --- | --- | --- | --- | --- |\n"
-DEMO_CHECK_SAMPLES = {
-    "order_lines_have_codes": _LINE_SAMPLE + "| LNB-0007 | 2 |  |  | no EAN13 and no SKU |",
-    "order_lines_match_shopify_variants": _LINE_SAMPLE + "\n".join([
-        "| LNB-0008 | 5 | 3760900000001 | VB24-BLK-M | no Shopify variant for EAN13 3760900000001 or SKU VB24-BLK-M |",
-        f"| LNB-0009 | 4 | 3760000010337 | SC-ECR-XXL | {DEMO_BLOCKED['LNB-0009'][0].removeprefix('line 4: ')} |"]),
-    "retailer_references_valid": "| reference | retailer_reference | reasons |\n| --- | --- | --- |\n" + "\n".join([
-        f"| LNB-0006 | R1013 | {DEMO_BLOCKED['LNB-0006'][0]} |", "| LNB-0010 |  | retailer reference missing |",
-        "| LNB-0011 |  | retailer reference missing |", f"| LNB-0012 | R9001 | {DEMO_BLOCKED['LNB-0012'][0]} |"]),
+DEMO_BLOCKED_LINES = [
+    {"order_reference": "LNB-0007", "retailer": "Stockholm Edit", "line": 2, "item": "Denim Trousers (Pink, 36)",
+     "ean13": None, "sku": None, "reason": "no EAN13 and no SKU"},
+    {"order_reference": "LNB-0008", "retailer": "Marylebone Goods", "line": 5, "item": "Velvet Blazer FW24 (Black, M)",
+     "ean13": "3760900000001", "sku": "VB24-BLK-M",
+     "reason": "no Shopify variant for EAN13 3760900000001 or SKU VB24-BLK-M"},
+    {"order_reference": "LNB-0009", "retailer": "Le Comptoir Lyonnais", "line": 4, "item": "Silk Cardigan (Ecru, XXL)",
+     "ean13": "3760000010337", "sku": "SC-ECR-XXL", "reason": DEMO_BLOCKED["LNB-0009"][0].removeprefix("line 4: ")},
+]
+"""The demo's blocked lines as the line checks list them: the retailer and LNB's item name beside each."""
+DEMO_CHECK_TABLES = {
+    ("order_lines_have_codes", "blocked_lines"): ["LNB-0007"],
+    ("order_lines_match_shopify_variants", "blocked_lines"): ["LNB-0008", "LNB-0009"],
+    ("retailer_references_valid", "blocked_orders"): ["LNB-0006", "LNB-0010", "LNB-0011", "LNB-0012"],
+    ("no_order_blocked", "blocked_orders"): list(DEMO_BLOCKED),
 }
-"""What the rule checks show of the demo: the blocked orders each check is about, with their reasons.
-Quantity, empty-order and currency reasons have no check of their own: they are in the selection's
-``blocked`` table and the task log."""
+"""What the rule checks list of the demo (blocked orders by reference). Quantity, empty-order and currency
+reasons have no check of their own: they are in ``no_order_blocked``, the selection's ``blocked_orders``
+and the task log."""
+DEMO_CHECK_DESCRIPTIONS = {
+    "order_lines_have_codes": "1 order blocked now by 1 line without EAN13 or SKU: Stockholm Edit (LNB-0007).",
+    "order_lines_match_shopify_variants": "2 orders blocked now by 2 lines matching no, or several, Shopify "
+                                          "variants: Marylebone Goods (LNB-0008), Le Comptoir Lyonnais (LNB-0009).",
+    "retailer_references_valid": "4 orders blocked now by their retailer reference: Zürich Atelier (LNB-0006), "
+                                 "Pop-up Marais (LNB-0010), Porto Linho (LNB-0011) and 1 more.",
+    "no_order_blocked": "10 orders blocked now, kept in their LNB status until fixed: Zürich Atelier (LNB-0006), "
+                        "Stockholm Edit (LNB-0007), Marylebone Goods (LNB-0008) and 7 more.",
+}
+"""A failed check says how many orders and names the first few by retailer, where the UI shows it."""
 
 
 def _demo_variant(item: dict[str, Any]) -> str:
@@ -384,6 +446,18 @@ def _demo_customer(retailer_reference: str) -> str:
     return f"gid://shopify/Customer/{customer['id']}"
 
 
+def _demo_blocked_row(sandbox: Sandbox, reference: str) -> dict[str, Any]:
+    """A blocked demo order as ``blocked_orders`` lists it: its retailer by LNB's name, the admin link of
+    the customer its reference matched (none for an unknown or missing reference)."""
+    order = DEMO_ORDERS[reference]
+    retailer_reference = (order["retailer_reference"] or "").strip() or None
+    customers = [c for c in DEMO["customers"]
+                 if retailer_reference and c["metafields"].get(METAFIELD) == retailer_reference]
+    return _blocked_row(sandbox, reference, DEMO_BLOCKED[reference], retailer=order["retailer_name"],
+                        retailer_reference=retailer_reference,
+                        customer=f"gid://shopify/Customer/{customers[0]['id']}" if customers else None)
+
+
 def test_demo_exports_each_exportable_order_once_and_blocks_the_rest_with_every_reason(
         sandbox: Sandbox, tmp_path: Path) -> None:
     """The demo holds every case the rules are about: five orders go out, ten wait with their reasons."""
@@ -393,9 +467,11 @@ def test_demo_exports_each_exportable_order_once_and_blocks_the_rest_with_every_
 
     assert result.success
     assert _names_by_reference(sandbox) == {ref: [f"#{1001 + n}"] for n, ref in enumerate(DEMO_EXPORTABLE)}
+    shopify_ids = {}
     for reference in DEMO_EXPORTABLE:
         lnb = DEMO_ORDERS[reference]
         [order] = _in_shopify(sandbox, reference)
+        shopify_ids[reference] = order["id"]
         assert {name: order[name] for name in ("sourceIdentifier", "poNumber", "sourceName", "tags", "note",
                                                "email", "currencyCode", "displayFinancialStatus")} == {
             "sourceIdentifier": reference, "poNumber": lnb["purchase_order_reference"], "sourceName": "lenewblack",
@@ -415,22 +491,41 @@ def test_demo_exports_each_exportable_order_once_and_blocks_the_rest_with_every_
         **dict.fromkeys(DEMO_EXPORTABLE, "invoicing"), **dict.fromkeys(DEMO_BLOCKED, "confirmed")}
 
     selection = asset_metadata(result, "lnb_orders_for_export")
-    assert {name: selection[name] for name in ("orders_selected", "orders_exportable", "orders_blocked",
-                                               "orders_skipped", "selection", "blocked")} == {
-        "orders_selected": 15, "orders_exportable": 5, "orders_blocked": 10, "orders_skipped": 0,
-        "selection": "every order in LNB status confirmed",
-        "blocked": "| reference | retailer_reference | reasons |\n| --- | --- | --- |\n" + "\n".join(
-            f"| {ref} | {(DEMO_ORDERS[ref]['retailer_reference'] or '').strip()} | {'; '.join(reasons)} |"
-            for ref, reasons in DEMO_BLOCKED.items())}
+    assert {name: selection[name] for name in ("selection", "orders_in_export_status", "orders_blocked_now",
+                                               "orders_selected", "orders_exportable", "orders_skipped")} == {
+        "selection": "every order in LNB status confirmed", "orders_in_export_status": 15, "orders_blocked_now": 10,
+        "orders_selected": 15, "orders_exportable": 5, "orders_skipped": 0}
+    blocked_rows = [_demo_blocked_row(sandbox, reference) for reference in DEMO_BLOCKED]
+    assert _rows(selection["blocked_orders"]) == blocked_rows
+    assert [(row["order_reference"], row["retailer"]) for row in blocked_rows[:2]] == [
+        ("LNB-0006", "Zürich Atelier"), ("LNB-0007", "Stockholm Edit")]
+    assert [column.type for column in selection["blocked_orders"].schema.columns] == ["string"] * 5
+    assert "blocked_orders_not_listed" not in selection
+    assert selection["task_log"] == str(tmp_path / result.run_id / "lnb_orders_for_export.csv")
+    assert not [name for name, value in selection.items() if isinstance(value, list | dict)], "no raw JSON"
     assert _outcomes(result, tmp_path) == {
         **{ref: (CREATED, f"#{1001 + n}", None) for n, ref in enumerate(DEMO_EXPORTABLE)},
         **{ref: ("blocked", None, "; ".join(reasons)) for ref, reasons in DEMO_BLOCKED.items()}}
-    assert _failed_checks(result) == dict.fromkeys([*DEMO_CHECK_SAMPLES, "no_order_blocked"],
-                                                   dg.AssetCheckSeverity.WARN)
-    assert {name: check_metadata(result, name)["sample"] for name in DEMO_CHECK_SAMPLES} == DEMO_CHECK_SAMPLES
-    assert check_metadata(result, "no_order_blocked")["blocked_orders"] == 10
-    assert check_metadata(result, "no_order_blocked")["sample"] == asset_metadata(result, "lnb_orders_for_export")["blocked"]
-    assert asset_metadata(result, "shopify_orders_from_lnb")["orders: created in Shopify"] == 5
+    assert _failed_checks(result) == dict.fromkeys(DEMO_CHECK_DESCRIPTIONS, dg.AssetCheckSeverity.WARN)
+    assert {name: check_evaluation(result, name).description for name in DEMO_CHECK_DESCRIPTIONS} == \
+        DEMO_CHECK_DESCRIPTIONS
+    assert {key: [row["order_reference"] for row in _check_table(result, *key)] for key in DEMO_CHECK_TABLES} == \
+        DEMO_CHECK_TABLES
+    assert _check_table(result, "order_lines_have_codes", "blocked_lines") + _check_table(
+        result, "order_lines_match_shopify_variants", "blocked_lines") == DEMO_BLOCKED_LINES
+    assert _check_table(result, "no_order_blocked", "blocked_orders") == blocked_rows
+    assert check_metadata(result, "no_order_blocked")["orders_blocked_now"] == 10
+    export = asset_metadata(result, "shopify_orders_from_lnb")
+    assert {name: export[name] for name in ("orders_to_export", "orders_exported", "orders_created",
+                                            "orders_found_again", "orders_rejected", "orders_failed",
+                                            "orders_duplicated_in_shopify")} == {
+        "orders_to_export": 5, "orders_exported": 5, "orders_created": 5, "orders_found_again": 0,
+        "orders_rejected": 0, "orders_failed": 0, "orders_duplicated_in_shopify": 0}
+    assert _rows(export["sent_to_shopify"]) == [
+        {"order_reference": ref, "retailer": DEMO_ORDERS[ref]["retailer_name"], "outcome": CREATED,
+         "shopify_order": f"#{1001 + n}", "shopify_order_link": _admin(sandbox, shopify_ids[ref]),
+         "shopify_customer": _admin(sandbox, _demo_customer(DEMO_ORDERS[ref]["retailer_reference"])), "detail": None}
+        for n, ref in enumerate(DEMO_EXPORTABLE)]
 
     again = _export(sandbox, tmp_path)
 
@@ -483,12 +578,19 @@ def test_each_rule_blocks_its_order_in_lnb_and_lets_the_others_go(
     assert _lnb_statuses(sandbox, ["LNB-0001", "LNB-0002"]) == {"LNB-0001": "invoicing", "LNB-0002": "confirmed"}
     assert _outcomes(result, tmp_path) == {"LNB-0001": (CREATED, "#1001", None),
                                            "LNB-0002": ("blocked", None, "; ".join(reasons))}
-    assert asset_metadata(result, "lnb_orders_for_export")["blocked"].endswith(f"| {'; '.join(reasons)} |")
+    retailer_reference = (changes.get("retailer_reference", "R001") or "").strip() or None
+    row = _blocked_row(sandbox, "LNB-0002", reasons, retailer_reference=retailer_reference,
+                       customer=CLAIRE if retailer_reference == "R001" else None)
+    assert _asset_table(result, "lnb_orders_for_export", "blocked_orders") == [row]
+    assert blocked_orders_in(_selection_materialization(result)) == [
+        {"reference": "LNB-0002", "retailer": "Boutique Lumière", "reasons": reasons}]
     assert _failed_checks(result) == dict.fromkeys((*failing_checks, "no_order_blocked"), dg.AssetCheckSeverity.WARN)
-    assert check_metadata(result, "no_order_blocked")["sample"] == asset_metadata(result, "lnb_orders_for_export")["blocked"]
+    assert _check_table(result, "no_order_blocked", "blocked_orders") == [row]
     for name in failing_checks:
-        assert check_metadata(result, name)["blocked_orders"] == 1
-        assert "| LNB-0002 |" in check_metadata(result, name)["sample"]
+        table = "blocked_lines" if name.startswith("order_lines") else "blocked_orders"
+        assert check_metadata(result, name)["orders_blocked_now"] == 1
+        assert [line["order_reference"] for line in _check_table(result, name, table)] == ["LNB-0002"]
+        assert check_evaluation(result, name).description.endswith(": Boutique Lumière (LNB-0002).")
 
 
 @pytest.mark.parametrize(("extra_currencies", "outcome"), [
@@ -516,6 +618,8 @@ def test_a_currency_besides_the_shops_goes_out_only_when_the_brand_accepts_it(
         assert _lnb_statuses(sandbox, ["LNB-0001"]) == {"LNB-0001": "invoicing"}
     else:
         assert _outcomes(result, tmp_path)["LNB-0001"] == ("blocked", None, outcome)
+        assert blocked_orders_in(_selection_materialization(result)) == [
+            {"reference": "LNB-0001", "retailer": "Boutique Lumière", "reasons": [outcome]}]
         assert _names_by_reference(sandbox) == {}
         assert _lnb_statuses(sandbox, ["LNB-0001"]) == {"LNB-0001": "confirmed"}
 
@@ -601,10 +705,13 @@ def test_explicit_selection_exports_only_the_listed_orders_and_never_canceled_or
         "LNB-9999": ("skipped", None, "no such order in LNB"),
     }
     selection = asset_metadata(result, "lnb_orders_for_export")
-    assert {name: selection[name] for name in ("orders_selected", "orders_skipped", "selection", "skipped")} == {
-        "orders_selected": 2, "orders_skipped": 3, "selection": "2 orders named in the launchpad's run config",
-        "skipped": "| reference | reason |\n| --- | --- |\n| LNB-9999 | no such order in LNB |\n"
-                   "| LNB-0003 | canceled |\n| LNB-0004 | already exported (status invoicing) |"}
+    assert {name: selection[name] for name in ("selection", "orders_selected", "orders_skipped")} == {
+        "selection": "the 5 orders a person listed in the run config", "orders_selected": 2, "orders_skipped": 3}
+    assert _rows(selection["skipped_orders"]) == [
+        {"order_reference": "LNB-0003", "retailer": "Boutique Lumière", "reason": "canceled"},
+        {"order_reference": "LNB-0004", "retailer": "Boutique Lumière",
+         "reason": "already exported (status invoicing)"},
+        {"order_reference": "LNB-9999", "retailer": None, "reason": "no such order in LNB"}]
 
 
 def test_a_run_for_one_listed_order_still_reports_every_order_blocked_now(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -619,26 +726,69 @@ def test_a_run_for_one_listed_order_still_reports_every_order_blocked_now(sandbo
     assert one.success
     assert _names_by_reference(sandbox) == {"LNB-0001": ["#1001"]}
     assert not check_evaluation(one, "no_order_blocked").passed
-    assert check_metadata(one, "no_order_blocked")["blocked_orders"] == 2
-    assert check_metadata(one, "retailer_references_valid")["blocked_orders"] == 1
+    assert check_evaluation(one, "no_order_blocked").description == (
+        "2 orders blocked now, kept in their LNB status until fixed: Boutique Lumière (LNB-0002), "
+        "Boutique Lumière (LNB-0003).")
+    assert check_metadata(one, "no_order_blocked")["orders_blocked_now"] == 2
+    assert check_metadata(one, "retailer_references_valid")["orders_blocked_now"] == 1
     selection = asset_metadata(one, "lnb_orders_for_export")
-    assert (selection["orders_selected"], selection["orders_in_export_status"], selection["orders_blocked"]) == (1, 3, 2)
-    assert [row["reference"] for row in selection["blocked_reasons"]] == ["LNB-0002", "LNB-0003"]
+    assert (selection["selection"], selection["orders_selected"], selection["orders_in_export_status"],
+            selection["orders_blocked_now"]) == ("the 1 order a person listed in the run config", 1, 3, 2)
+    assert _rows(selection["blocked_orders"]) == [
+        _blocked_row(sandbox, "LNB-0002", ["line 1: invalid quantity 0: must be a whole number >= 1"]),
+        _blocked_row(sandbox, "LNB-0003", ["no Shopify customer with lenewblack.retailer_reference = R9001"],
+                     retailer_reference="R9001", customer=None)]
+    assert [order["reference"] for order in blocked_orders_in(_selection_materialization(one))] == [
+        "LNB-0002", "LNB-0003"]
+    assert selection["task_log"] == str(tmp_path / one.run_id / "lnb_orders_for_export.csv")
+    assert pl.read_csv(selection["task_log"], infer_schema=False).rows() == [
+        ("LNB-0001", "Boutique Lumière", "R001", "true", None, "exportable", None),
+        ("LNB-0002", "Boutique Lumière", "R001", "false", None, "blocked",
+         "line 1: invalid quantity 0: must be a whole number >= 1"),
+        ("LNB-0002", "Boutique Lumière", "R001", "false", "1", "line blocked",
+         "invalid quantity 0: must be a whole number >= 1"),
+        ("LNB-0003", "Boutique Lumière", "R9001", "false", None, "blocked",
+         "no Shopify customer with lenewblack.retailer_reference = R9001")]
 
     _edit_lnb_order(sandbox, "LNB-0002", {"items": [_item(EAN_2, "TS-BLU-L", 1)]})
     fixed = _export(sandbox, tmp_path, ["LNB-0002"])
 
     assert _names_by_reference(sandbox) == {"LNB-0001": ["#1001"], "LNB-0002": ["#1002"]}
-    assert check_metadata(fixed, "no_order_blocked")["blocked_orders"] == 1
-    assert [row["reference"] for row in asset_metadata(fixed, "lnb_orders_for_export")["blocked_reasons"]] == [
+    assert check_metadata(fixed, "no_order_blocked")["orders_blocked_now"] == 1
+    assert [row["order_reference"] for row in _asset_table(fixed, "lnb_orders_for_export", "blocked_orders")] == [
         "LNB-0003"]
+
+
+def test_more_blocked_orders_than_the_ui_lists_keep_their_count_and_the_rest_is_in_the_task_log(
+        sandbox: Sandbox, tmp_path: Path) -> None:
+    """Past the bound, the table lists the first orders by reference, the count beside it stays whole,
+    and the metadata says where the others are."""
+    total = TABLE_ROWS + 3
+    references = [f"LNB-{n:04d}" for n in range(1, total + 1)]
+    _load(sandbox, [_lnb_order(reference, items=[_item(EAN_2, "TS-BLU-L", 0)]) for reference in references])
+
+    result = _export(sandbox, tmp_path)
+
+    assert result.success
+    selection = asset_metadata(result, "lnb_orders_for_export")
+    task_log = str(tmp_path / result.run_id / "lnb_orders_for_export.csv")
+    assert (selection["orders_in_export_status"], selection["orders_blocked_now"]) == (total, total)
+    assert [row["order_reference"] for row in _rows(selection["blocked_orders"])] == references[:TABLE_ROWS]
+    assert selection["blocked_orders_not_listed"] == f"3 more rows, in the task log {task_log}"
+    logged = pl.read_csv(task_log, infer_schema=False).filter(pl.col("outcome") == "blocked")
+    assert logged["reference"].to_list() == references
+    assert check_metadata(result, "no_order_blocked")["orders_blocked_now"] == total
+    assert len(_check_table(result, "no_order_blocked", "blocked_orders")) == TABLE_ROWS
+    assert check_evaluation(result, "no_order_blocked").description.endswith(
+        f"Boutique Lumière (LNB-0003) and {total - 3} more.")
 
 
 @pytest.mark.parametrize("plan", ["plus", "standard"])
 def test_company_match_orders_for_the_company_location_where_shopify_allows_b2b(
         sandbox: Sandbox, tmp_path: Path, plan: str) -> None:
     """B2B retailers are companies, not customers; only Shopify Plus takes orders for a company location."""
-    _load(sandbox, [_lnb_order("LNB-0001", retailer_reference="R002"), _lnb_order("LNB-0002")])
+    _load(sandbox, [_lnb_order("LNB-0001", retailer_reference="R002", retailer_name="Zürich Atelier"),
+                    _lnb_order("LNB-0002")])
     requests.post(f"{sandbox.shopify.url}/_sandbox/config", json={"plan": plan}, timeout=10).raise_for_status()
 
     result = _export(sandbox, tmp_path, customer_match="company")
@@ -653,13 +803,20 @@ def test_company_match_orders_for_the_company_location_where_shopify_allows_b2b(
                                              "company": {"id": "gid://shopify/Company/1"},
                                              "location": {"id": ZURICH_LOCATION}}
         assert order["customer"] == {"id": "gid://shopify/Customer/2"}
+        [sent] = _asset_table(result, "shopify_orders_from_lnb", "sent_to_shopify")
+        assert (sent["retailer"], sent["shopify_order_link"], sent["shopify_customer"]) == (
+            "Zürich Atelier", _admin(sandbox, order["id"]), _admin(sandbox, "gid://shopify/Company/1"))
         assert _lnb_statuses(sandbox, ["LNB-0001", "LNB-0002"]) == {"LNB-0001": "invoicing", "LNB-0002": "confirmed"}
     else:
         assert outcomes["LNB-0001"] == (
             REJECTED, None, "order.companyLocationId: B2B orders (companyLocationId) need Shopify Plus. (INVALID)")
-        assert asset_metadata(result, "shopify_orders_from_lnb")["orders: rejected by Shopify"] == 1
+        assert asset_metadata(result, "shopify_orders_from_lnb")["orders_rejected"] == 1
         assert _failed_checks(result)["no_order_rejected_by_shopify"] == dg.AssetCheckSeverity.WARN
-        assert "| LNB-0001 | order.companyLocationId:" in check_metadata(result, "no_order_rejected_by_shopify")["orders"]
+        assert check_evaluation(result, "no_order_rejected_by_shopify").description == (
+            "1 order rejected by Shopify (kept in their LNB status): Zürich Atelier (LNB-0001).")
+        assert _check_table(result, "no_order_rejected_by_shopify", "rejected_orders") == [
+            {"order_reference": "LNB-0001", "retailer": "Zürich Atelier",
+             "detail": "order.companyLocationId: B2B orders (companyLocationId) need Shopify Plus. (INVALID)"}]
         assert _names_by_reference(sandbox) == {}
         assert _lnb_statuses(sandbox, ["LNB-0001", "LNB-0002"]) == {"LNB-0001": "confirmed", "LNB-0002": "confirmed"}
 
@@ -685,7 +842,11 @@ def test_a_crash_between_the_shopify_create_and_the_lnb_update_never_creates_a_s
     assert outcomes["LNB-0001"][2].startswith("in Shopify but the LNB status change failed (")
     assert outcomes["LNB-0001"][2].endswith("); the next run finishes it without creating again")
     assert _failed_checks(crashed) == {"no_export_failures": dg.AssetCheckSeverity.ERROR}
-    assert check_metadata(crashed, "no_export_failures")["failed"] == 2
+    assert check_metadata(crashed, "no_export_failures")["orders_failed"] == 2
+    assert [(row["order_reference"], row["retailer"], row["shopify_order_link"])
+            for row in _check_table(crashed, "no_export_failures", "failed_orders")] == [
+        (ref, "Boutique Lumière", _admin(sandbox, _in_shopify(sandbox, ref)[0]["id"]))
+        for ref in ("LNB-0001", "LNB-0002")]
 
     _clear_faults(sandbox.lnb.url)
     recovered = _export(sandbox, tmp_path)
@@ -695,6 +856,8 @@ def test_a_crash_between_the_shopify_create_and_the_lnb_update_never_creates_a_s
     assert _stats(sandbox.shopify.url)["requests"]["orderCreate"] == 2
     assert _outcomes(recovered, tmp_path) == {"LNB-0001": (ALREADY, "#1001", None),
                                               "LNB-0002": (ALREADY, "#1002", None)}
+    export = asset_metadata(recovered, "shopify_orders_from_lnb")
+    assert (export["orders_exported"], export["orders_created"], export["orders_found_again"]) == (2, 0, 2)
     assert _lnb_statuses(sandbox, ["LNB-0001", "LNB-0002"]) == {"LNB-0001": "invoicing", "LNB-0002": "invoicing"}
     assert _failed_checks(recovered) == {}
 
@@ -740,10 +903,16 @@ def test_two_shopify_orders_with_one_reference_are_an_error_and_lnb_is_left_alon
         DUPLICATE, None,
         "2 Shopify orders (#9001, #9002) carry this reference: resolve in Shopify; LNB status left unchanged")
     assert _failed_checks(result) == {"every_exported_order_unique_in_shopify": dg.AssetCheckSeverity.ERROR}
-    assert check_metadata(result, "every_exported_order_unique_in_shopify") == {
-        "references_checked": 2, "not_unique": 1, "checked_by": "custom id lenewblack.order_reference (exact)",
-        "offending": "| reference | shopify_orders | names | problem |\n| --- | --- | --- | --- |\n"
-                     "| LNB-0001 | 2 | #9001, #9002 | several Shopify orders carry this reference |"}
+    metadata = check_metadata(result, "every_exported_order_unique_in_shopify")
+    assert {name: metadata[name] for name in ("orders_checked", "orders_not_unique", "checked_by")} == {
+        "orders_checked": 2, "orders_not_unique": 1, "checked_by": "custom id lenewblack.order_reference (exact)"}
+    assert _rows(metadata["not_unique_orders"]) == [
+        {"order_reference": "LNB-0001", "retailer": "Boutique Lumière", "shopify_orders": 2, "names": "#9001, #9002",
+         "problem": "several Shopify orders carry this reference"}]
+    assert [column.type for column in metadata["not_unique_orders"].schema.columns] == [
+        "string", "string", "int", "string", "string"]
+    assert check_evaluation(result, "every_exported_order_unique_in_shopify").description == (
+        "1 order not in Shopify exactly once (resolve in Shopify): Boutique Lumière (LNB-0001).")
     assert not result.success, "a duplicate in Shopify fails the run, so the failure alert goes out"
 
 
@@ -977,15 +1146,19 @@ def test_an_order_edited_after_export_is_reported_not_sent_again(sandbox: Sandbo
     assert _names_by_reference(sandbox) == {"LNB-0001": ["#1001"], "LNB-0002": ["#1002"]}
     [order] = _in_shopify(sandbox, "LNB-0001")
     assert _lines(order) == [("gid://shopify/ProductVariant/11", 2, Decimal("26.82"), "EUR")]
-    edited_at = _lnb_order_now(sandbox, "LNB-0001")["update_time"]
-    table = ("| reference | shopify_order | lnb_update_time | action |\n| --- | --- | --- | --- |\n"
-             f"| LNB-0001 | #1001 | {edited_at} | {CHANGED} |")
-    assert asset_metadata(result, "lnb_orders_changed_after_export") == {
-        "exported_orders_checked": 2, "changed_after_export": 1, "changed": table,
-        "path": asset_metadata(result, "lnb_orders_changed_after_export")["path"]}
+    changed = [{"order_reference": "LNB-0001", "retailer": "Boutique Lumière", "shopify_order": "#1001",
+                "shopify_order_link": _admin(sandbox, order["id"]),
+                "lnb_update_time": _lnb_order_now(sandbox, "LNB-0001")["update_time"], "action": CHANGED}]
+    metadata = asset_metadata(result, "lnb_orders_changed_after_export")
+    assert {name: metadata[name] for name in ("exported_orders_checked", "orders_changed_after_export")} == {
+        "exported_orders_checked": 2, "orders_changed_after_export": 1}
+    assert _rows(metadata["changed_orders"]) == changed
     evaluation = check_evaluation(result, "no_order_changed_after_export")
-    assert (evaluation.passed, evaluation.severity) == (False, dg.AssetCheckSeverity.WARN)
-    assert check_metadata(result, "no_order_changed_after_export") == {"changed_after_export": 1, "orders": table}
+    assert (evaluation.passed, evaluation.severity, evaluation.description) == (
+        False, dg.AssetCheckSeverity.WARN,
+        "1 order changed in LNB after export (apply the changes in Shopify): Boutique Lumière (LNB-0001).")
+    assert check_metadata(result, "no_order_changed_after_export")["orders_changed_after_export"] == 1
+    assert _check_table(result, "no_order_changed_after_export", "changed_orders") == changed
 
 
 # --- task log -----------------------------------------------------------------------------------
@@ -1001,13 +1174,15 @@ def test_task_log_has_a_line_per_order_and_per_blocked_line(sandbox: Sandbox, tm
     result = _export(sandbox, tmp_path, ["LNB-0001", "LNB-0002", "LNB-0003"])
 
     quantity, no_code = "invalid quantity 0: must be a whole number >= 1", "no EAN13 and no SKU"
+    [order] = _in_shopify(sandbox, "LNB-0001")
+    retailer = "Boutique Lumière"
     assert _task_log(result, tmp_path) == [
-        ("LNB-0001", None, CREATED, "#1001", "gid://shopify/Order/5000001", None),
-        ("LNB-0002", None, "blocked", None, None,
+        ("LNB-0001", retailer, None, CREATED, "#1001", _admin(sandbox, order["id"]), None),
+        ("LNB-0002", retailer, None, "blocked", None, None,
          f"currency not accepted: USD (accepted: EUR); line 1: {quantity}; line 2: {no_code}"),
-        ("LNB-0002", "1", "line blocked", None, None, quantity),
-        ("LNB-0002", "2", "line blocked", None, None, no_code),
-        ("LNB-0003", None, "skipped", None, None, "canceled"),
+        ("LNB-0002", retailer, "1", "line blocked", None, None, quantity),
+        ("LNB-0002", retailer, "2", "line blocked", None, None, no_code),
+        ("LNB-0003", retailer, None, "skipped", None, None, "canceled"),
     ]
 
 
@@ -1192,6 +1367,8 @@ def test_daemon_runs_the_sensor_export_and_queues_exports_one_at_a_time(
         _queue_orders_exports(["LNB-0016"], runs=2)
         with _running_daemon(home):
             records = _finished_exports(instance, 3, home)
+        selections = {record.run_id: record.asset_materialization.metadata["selection"].value for record in
+                      instance.fetch_materializations(lnb_orders_for_export.key, limit=10).records}
 
     assert [record.dagster_run.status for record in records] == [dg.DagsterRunStatus.SUCCESS] * 3
     assert _stats(sandbox.shopify.url)["faults_injected"] == {"timeout": 2}
@@ -1201,6 +1378,9 @@ def test_daemon_runs_the_sensor_export_and_queues_exports_one_at_a_time(
                     if record.dagster_run.tags.get("dagster/sensor_name") == "lnb_orders_sensor"]
     assert sensor_run.run_config == _selection(DEMO_CONFIRMED)
     assert sensor_run.tags["dagster/run_key"] == sensor_run_key
+    assert selections == {record.dagster_run.run_id: "the 1 order a person listed in the run config"
+                          for record in records if record.dagster_run.run_id != sensor_run.run_id} | {
+        sensor_run.run_id: "the 15 orders that entered LNB status confirmed, found by lnb_orders_sensor"}
     names = _names_by_reference(sandbox)
     assert sorted(names) == sorted([*DEMO_EXPORTABLE, "LNB-0016"])
     assert all(len(found) == 1 for found in names.values())

@@ -43,10 +43,12 @@ from lnb_pipeline.rules.orders import (
     OrderSettings,
     changed_after_export,
     hash_from_tags,
+    item_label,
     order_content_hash,
     order_create_input,
     order_create_options,
     processed_at,
+    retailer_name,
     retailer_reference,
     selection_reason,
     validate_orders,
@@ -284,10 +286,11 @@ def test_clean_order_is_exportable_with_its_lines_matched() -> None:
     orders, lines = validate(order(items=[item(EAN_A, "SKU-1", 2, 10.5), item(None, "SKU-5", 3.0, 30)]))
     assert orders.schema == pl.Schema(ORDER_SCHEMA)
     assert lines.schema == pl.Schema(LINE_SCHEMA)
-    assert orders.rows() == [("LNB-1", "R1", "EUR", 2, "2026-01-02T11:00:00Z", ORDER_EXPORTABLE, [])]
+    assert orders.rows() == [
+        ("LNB-1", "Concept Store Noord", "R1", "EUR", 2, "2026-01-02T11:00:00Z", ORDER_EXPORTABLE, [])]
     assert lines.rows() == [
-        ("LNB-1", 1, EAN_A, "SKU-1", 2, "10.5", gid(1), None),
-        ("LNB-1", 2, None, "SKU-5", 3, "30", gid(5), None),
+        ("LNB-1", 1, "Linen Shirt (Blue, M)", EAN_A, "SKU-1", 2, "10.5", gid(1), None),
+        ("LNB-1", 2, "Linen Shirt (Blue, M)", None, "SKU-5", 3, "30", gid(5), None),
     ]
 
 
@@ -498,6 +501,41 @@ def test_missing_retailer_reference_blocks_the_order(reference: str | None) -> N
     assert orders.select("retailer_reference", "status", "reasons").rows() == [
         (None, ORDER_BLOCKED, ["retailer reference missing"])]
     assert REASON_RETAILER_REFERENCE_MISSING == "retailer reference missing"
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("Concept Store Noord", "Concept Store Noord"), ("  Wiener Mode ", "Wiener Mode"), ("", None), (None, None)])
+def test_the_retailer_name_comes_from_lnb_trimmed_and_never_blocks(name: str | None, expected: str | None) -> None:
+    """The name is what people know a retailer by; a blank one shows as none and blocks nothing."""
+    assert retailer_name(order(retailer_name=name)) == expected
+    orders, _ = validate(order(retailer_name=name))
+    assert orders.select("retailer_name", "status").rows() == [(expected, ORDER_EXPORTABLE)]
+
+
+def test_an_order_without_the_retailer_name_field_has_none() -> None:
+    source = order()
+    del source["retailer_name"]
+    assert retailer_name(source) is None
+
+
+@pytest.mark.parametrize(("fields", "label"), [
+    ({}, "Linen Shirt (Blue, M)"),
+    ({"size": " "}, "Linen Shirt (Blue)"),
+    ({"color": None, "size": None}, "Linen Shirt"),
+    ({"name": None}, "Blue, M"),
+    ({"name": "", "color": "", "size": None}, None),
+])
+def test_a_line_is_named_as_lnb_names_the_item(fields: dict[str, Any], label: str | None) -> None:
+    """The item's name, colour and size tell a person which line of the order to fix."""
+    assert item_label({**item(), **fields}) == label
+    _, lines = validate(order(items=[{**item(), **fields}]))
+    assert lines.get_column("item").to_list() == [label]
+
+
+def test_a_buyer_is_checked_on_its_company_when_it_has_one() -> None:
+    """The admin page that shows a B2B match is the company's, not its location's."""
+    assert Buyer("R1", CUSTOMER, None, None).shopify_id == CUSTOMER
+    assert Buyer("R1", None, COMPANY_LOCATION, None, "gid://shopify/Company/3").shopify_id == "gid://shopify/Company/3"
 
 
 def test_retailer_reference_is_trimmed_for_the_buyer_lookup() -> None:

@@ -146,7 +146,7 @@ def test_a_malformed_timing_fails_only_the_ticks_that_use_it(variable: str, valu
         "inventory_sync_schedule", "orders_export_schedule", "lnb_orders_sensor"))
 
     assert isinstance(stock, dg.ScheduleDefinition) and isinstance(orders, dg.ScheduleDefinition)
-    assert (stock.cron_schedule, stock.execution_timezone) == ("*/30 * * * *", "UTC")
+    assert (stock.cron_schedule, stock.execution_timezone) == ("0 3 * * *", "UTC")
     assert (orders.cron_schedule, orders.execution_timezone) == ("0 * * * *", "UTC")
     assert isinstance(sensor, dg.SensorDefinition) and sensor.minimum_interval_seconds == 60
     for name, (definition, outcome) in timing.items():
@@ -209,7 +209,7 @@ def test_a_malformed_whole_number_fails_the_runs_using_its_resource_on_one_line(
     definitions = resources().resources
 
     assert _init_failure(key, definitions[key]) == f"lnb_pipeline.settings.SettingError: {complaint}"
-    assert all(isinstance(resource, dg.ConfigurableResource)
+    assert all(isinstance(resource, (dg.ConfigurableResource, dg.ConfigurableIOManager))
                for other, resource in definitions.items() if other != key)
 
 

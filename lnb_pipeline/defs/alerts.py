@@ -5,6 +5,9 @@ first error, the ERROR checks that failed in it, the orders it blocked and a lin
 ``lnb_blocked_orders_alert`` posts the orders ``lnb_orders_for_export`` blocked, once per order until
 its reasons change. Every string sent is redacted; a webhook that fails is retried twice and then
 only logged as a warning, so alerts never fail a run or a sensor tick.
+
+Without LNB_ALERT_WEBHOOK_URL both sensors start stopped, their descriptions beginning with "OFF", and
+``make run`` says so in its banner: a "Running" alert that reaches nobody would be worse than none.
 """
 
 from __future__ import annotations
@@ -25,8 +28,13 @@ import requests
 from lnb_pipeline.clients.redaction import redact
 from lnb_pipeline.clients.retry import RetryPolicy
 from lnb_pipeline.defs.env import for_definitions
-from lnb_pipeline.defs.orders.assets import BLOCKED_REASONS
-from lnb_pipeline.settings import SECRET_VARIABLES, SETTINGS, read_setting, setting_field
+from lnb_pipeline.defs.orders.assets import blocked_orders_in
+from lnb_pipeline.settings import (
+    SECRET_VARIABLES,
+    SETTINGS,
+    read_setting,
+    setting_field,
+)
 
 ALERTS_OFF = "LNB_ALERT_WEBHOOK_URL is not set: alerts are off"
 WEBHOOK_TIMEOUT_SECONDS = 10
@@ -114,12 +122,6 @@ def _redacted(value: Any, secrets: tuple[str, ...]) -> Any:
     return value
 
 
-def _blocked_orders(materialization: dg.AssetMaterialization | None) -> list[dict[str, Any]]:
-    """``[{"reference", "reasons"}]`` from an order selection's metadata (absent before alerts existed)."""
-    entry = materialization.metadata.get(BLOCKED_REASONS) if materialization else None
-    return list(entry.value) if isinstance(entry, dg.JsonMetadataValue) else []
-
-
 # --- failed runs --------------------------------------------------------------------------------
 
 def _root_error(error: Any) -> str:
@@ -148,8 +150,8 @@ def _run_outcomes(instance: dg.DagsterInstance, run_id: str) -> tuple[list[str],
     blocked: list[dict[str, Any]] = []
     for record in records:
         event = record.event_log_entry.dagster_event
-        if record.asset_key == ORDER_SELECTION:
-            blocked = _blocked_orders(record.asset_materialization)
+        if record.asset_materialization is not None and record.asset_key == ORDER_SELECTION:
+            blocked = blocked_orders_in(record.asset_materialization)
         elif event is not None and event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.asset_check_evaluation_data
             if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
@@ -157,13 +159,7 @@ def _run_outcomes(instance: dg.DagsterInstance, run_id: str) -> tuple[list[str],
     return sorted(failed_checks), blocked
 
 
-@dg.run_failure_sensor(
-    name="lnb_run_failure_alert",
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Posts each run that failed after its retries to LNB_ALERT_WEBHOOK_URL: error, failed ERROR "
-                "checks, blocked orders and a link to the run.",
-)
-def lnb_run_failure_alert(context: dg.RunFailureSensorContext, alert_settings: AlertSettings) -> dg.SkipReason | None:
+def alert_run_failure(context: dg.RunFailureSensorContext, alert_settings: AlertSettings) -> dg.SkipReason | None:
     """A run Dagster will retry does not alert: its last attempt does, if it fails too."""
     if not alert_settings.enabled:
         return dg.SkipReason(ALERTS_OFF)
@@ -198,15 +194,8 @@ def _new_selections(instance: dg.DagsterInstance, after: int | None) -> Sequence
                                            limit=SELECTIONS_PER_TICK, ascending=True).records
 
 
-@dg.sensor(
-    name="lnb_blocked_orders_alert",
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Posts the orders lnb_orders_for_export blocked to LNB_ALERT_WEBHOOK_URL, once per order until "
-                "its reasons change.",
-)
-def lnb_blocked_orders_alert(context: dg.SensorEvaluationContext,
-                             alert_settings: AlertSettings) -> dg.SensorResult | dg.SkipReason:
+def alert_blocked_orders(context: dg.SensorEvaluationContext,
+                         alert_settings: AlertSettings) -> dg.SensorResult | dg.SkipReason:
     """Cursor: the last selection read and, per alerted order, the hash of its reasons and when it was
     last seen blocked. An alert the webhook refused is not remembered: the next selection retries it."""
     cursor = json.loads(context.cursor) if context.cursor else {"after": None, "alerted": {}}
@@ -218,7 +207,7 @@ def lnb_blocked_orders_alert(context: dg.SensorEvaluationContext,
     alerted: dict[str, list[Any]] = cursor["alerted"]
     newly_alerted: list[str] = []
     for record in records:
-        blocked = _blocked_orders(record.asset_materialization)
+        blocked = blocked_orders_in(record.asset_materialization)
         new = [order for order in blocked
                if alerted.get(order["reference"], [None])[0] != _reasons_hash(order["reasons"])]
         for reference in {order["reference"] for order in blocked} - {order["reference"] for order in new}:
@@ -236,6 +225,32 @@ def lnb_blocked_orders_alert(context: dg.SensorEvaluationContext,
 
 # --- definitions --------------------------------------------------------------------------------
 
+RUN_FAILURE_DESCRIPTION = ("Posts each run that failed after its retries to LNB_ALERT_WEBHOOK_URL: error, failed "
+                           "ERROR checks, blocked orders and a link to the run.")
+BLOCKED_ORDERS_DESCRIPTION = ("Posts the orders lnb_orders_for_export blocked to LNB_ALERT_WEBHOOK_URL, once per "
+                              "order until its reasons change.")
+OFF_DESCRIPTION = ("OFF: LNB_ALERT_WEBHOOK_URL is not set, so this alert is stopped and nobody is told. Set the "
+                   "variable and restart Dagster (or reload the code location) to turn it on.\n\n")
+
+
+def alert_sensors(enabled: bool) -> list[dg.SensorDefinition]:
+    """The two alert sensors: running when alerts are on; stopped when off, their description starting with
+    OFF, so the sensor list does not show alerts nobody receives as "Running"."""
+    status = dg.DefaultSensorStatus.RUNNING if enabled else dg.DefaultSensorStatus.STOPPED
+    prefix = "" if enabled else OFF_DESCRIPTION
+    return [
+        dg.run_failure_sensor(name="lnb_run_failure_alert", default_status=status,
+                              description=prefix + RUN_FAILURE_DESCRIPTION)(alert_run_failure),
+        dg.sensor(name="lnb_blocked_orders_alert", minimum_interval_seconds=60, default_status=status,
+                  description=prefix + BLOCKED_ORDERS_DESCRIPTION)(alert_blocked_orders),
+    ]
+
+
+def alerts_enabled() -> bool:
+    """Whether LNB_ALERT_WEBHOOK_URL holds anything, as ``AlertSettings.enabled`` reads it."""
+    return bool(read_setting("LNB_ALERT_WEBHOOK_URL", str).value.strip())
+
+
 @functools.cache
 def _log_alerts_off() -> None:
     """Once per process: a code server or a validation loads the definitions more than once."""
@@ -245,7 +260,7 @@ def _log_alerts_off() -> None:
 @dg.definitions
 def alerts() -> dg.Definitions:
     """The two alert sensors and their settings; says once when alerts are off."""
-    if not read_setting("LNB_ALERT_WEBHOOK_URL", str).value:
+    enabled = alerts_enabled()
+    if not enabled:
         _log_alerts_off()
-    return dg.Definitions(sensors=[lnb_run_failure_alert, lnb_blocked_orders_alert],
-                          resources={"alert_settings": for_definitions(AlertSettings)})
+    return dg.Definitions(sensors=alert_sensors(enabled), resources={"alert_settings": for_definitions(AlertSettings)})

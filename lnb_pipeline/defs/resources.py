@@ -1,8 +1,15 @@
-"""The resources the assets share, configured from the environment."""
+"""The resources the assets share, configured from the environment, and where asset values are kept between runs."""
 
 from __future__ import annotations
 
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
 import dagster as dg
+from pydantic import PrivateAttr
 
 from lnb_pipeline.defs.env import for_definitions
 from lnb_pipeline.defs.inventory.settings import InventorySettings
@@ -11,10 +18,44 @@ from lnb_pipeline.defs.orders.settings import OrderFlowSettings
 from lnb_pipeline.defs.shopify.resources import ShopifyResource
 
 
+class AssetValueStore(dg.ConfigurableIOManager):
+    """Keeps each asset's value as a pickle under the Dagster instance's storage directory
+    (``$DAGSTER_HOME/storage/<asset>``, where Dagster's default IO manager keeps it too), so a later
+    run reads its inputs from there. Unlike the default, it adds no ``path`` entry to every
+    materialization: a file on the server means nothing to the person reading the asset's page.
+    The assets are not partitioned: one file per asset."""
+
+    _root: Path = PrivateAttr()
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._root = Path(context.instance.storage_directory())  # type: ignore[union-attr]
+
+    def _path(self, context: dg.OutputContext | dg.InputContext) -> Path:
+        """The asset's key as a path under the storage directory (every output here is an asset's)."""
+        return self._root.joinpath(*context.asset_key.path)
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        """Written beside its final place and renamed: a run killed mid-write leaves the previous value whole."""
+        path = self._path(context)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as stream:
+            try:
+                pickle.dump(obj, stream, protocol=pickle.HIGHEST_PROTOCOL)
+            except BaseException:
+                os.unlink(stream.name)
+                raise
+        os.replace(stream.name, path)
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        with self._path(context).open("rb") as stream:
+            return pickle.load(stream)
+
+
 @dg.definitions
 def resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
+            "io_manager": AssetValueStore(),
             "shopify": for_definitions(ShopifyResource),
             "lenewblack": for_definitions(LeNewBlackResource),
             "inventory_settings": for_definitions(InventorySettings),

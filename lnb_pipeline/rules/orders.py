@@ -132,6 +132,7 @@ INDEX_SCHEMA: dict[str, pl.DataType] = {"code_kind": pl.String(), "code": pl.Str
 """``variant_index``'s output: one row per code a variant carries."""
 ORDER_SCHEMA: dict[str, pl.DataType] = {
     "reference": pl.String(),
+    "retailer_name": pl.String(),
     "retailer_reference": pl.String(),
     "currency": pl.String(),
     "lines": pl.Int64(),
@@ -139,10 +140,12 @@ ORDER_SCHEMA: dict[str, pl.DataType] = {
     "status": pl.String(),
     "reasons": pl.List(pl.String()),
 }
-"""``validate_orders``' per-order frame, in input order; ``processed_at`` is Shopify's ``processedAt`` (UTC)."""
+"""``validate_orders``' per-order frame, in input order; ``retailer_name`` is LNB's (what people know the
+retailer by), ``processed_at`` is Shopify's ``processedAt`` (UTC)."""
 LINE_SCHEMA: dict[str, pl.DataType] = {
     "reference": pl.String(),
     "line": pl.Int64(),
+    "item": pl.String(),
     "ean13": pl.String(),
     "sku": pl.String(),
     "quantity": pl.Int64(),
@@ -150,8 +153,9 @@ LINE_SCHEMA: dict[str, pl.DataType] = {
     "variant_id": pl.String(),
     "reason": pl.String(),
 }
-"""``validate_orders``' per-line frame: codes as LNB gave them (trimmed), quantity null when not a whole
-number, unit price as a decimal string (null when invalid), variant null unless exactly one matched."""
+"""``validate_orders``' per-line frame: the item as LNB names it (``item_label``), codes as LNB gave them
+(trimmed), quantity null when not a whole number, unit price as a decimal string (null when invalid),
+variant null unless exactly one matched."""
 
 ADDRESS_FIELDS = {"address_1": "address1", "address_2": "address2", "city": "city", "company": "company",
                   "zipcode": "zip", "tel": "phone"}
@@ -165,7 +169,8 @@ _COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
 _METAFIELD_NAMESPACE = re.compile(r"^[A-Za-z0-9_-]{3,255}$")
 _METAFIELD_KEY = re.compile(r"^[A-Za-z0-9_-]{2,64}$")
 _LINES_FRAME_SCHEMA: dict[str, pl.DataType] = {
-    "_order": pl.Int64(), "reference": pl.String(), "line": pl.Int64(), "_ean13_raw": pl.String(),
+    "_order": pl.Int64(), "reference": pl.String(), "line": pl.Int64(), "item": pl.String(),
+    "_ean13_raw": pl.String(),
     "sku": pl.String(), "quantity": pl.Int64(), "_quantity_reason": pl.String(), "unit_price": pl.String(),
     "_price_reason": pl.String(),
 }
@@ -257,6 +262,13 @@ class Buyer:
     customer_id: str | None
     company_location_id: str | None
     email: str | None
+    company_id: str | None = None
+    """The company of ``company_location_id``: its admin page is where a person checks the match."""
+
+    @property
+    def shopify_id(self) -> str | None:
+        """The Shopify record the retailer was matched to: the company (B2B), else the customer."""
+        return self.company_id or self.customer_id
 
 
 def _text(value: Any) -> str | None:
@@ -270,6 +282,20 @@ def _text(value: Any) -> str | None:
 def retailer_reference(order: dict[str, Any]) -> str | None:
     """The order's retailer reference, trimmed; None when missing or blank. The key of the buyers lookup."""
     return _text(order.get("retailer_reference"))
+
+
+def retailer_name(order: dict[str, Any]) -> str | None:
+    """The retailer's name as LNB sends it on the order, trimmed; None when missing or blank."""
+    return _text(order.get("retailer_name"))
+
+
+def item_label(item: dict[str, Any]) -> str | None:
+    """An order line's item as LNB names it, ``Linen Shirt (Blue, M)``: what a person recognises."""
+    name = _text(item.get("name"))
+    variant = ", ".join(part for part in (_text(item.get("color")), _text(item.get("size"))) if part)
+    if name and variant:
+        return f"{name} ({variant})"
+    return name or variant or None
 
 
 def _currency(order: dict[str, Any]) -> str | None:
@@ -429,6 +455,7 @@ def _lines_frame(orders: list[dict[str, Any]]) -> pl.DataFrame:
             columns["_order"].append(position)
             columns["reference"].append(order.get("reference"))
             columns["line"].append(line)
+            columns["item"].append(item_label(item))
             columns["_ean13_raw"].append(_text(item.get("ean13")))
             columns["sku"].append(_text(item.get("sku")))
             columns["quantity"].append(quantity if quantity is not None and abs(quantity) <= MAX_QUANTITY else None)
@@ -522,13 +549,15 @@ def validate_orders(orders: list[dict[str, Any]], buyers: dict[str, Buyer | None
     order_frame = pl.DataFrame({
         "_order": list(range(len(orders))),
         "reference": [order.get("reference") for order in orders],
+        "retailer_name": [retailer_name(order) for order in orders],
         "retailer_reference": [retailer_reference(order) for order in orders],
         "currency": [_currency(order) for order in orders],
         "lines": [len(order.get("items") or []) for order in orders],
         "processed_at": [time for time, _ in times],
         "_order_reasons": [_order_reasons(order, buyers, accepted, settings, reason)
                            for order, (_, reason) in zip(orders, times, strict=True)],
-    }, schema={"_order": pl.Int64(), "reference": pl.String(), "retailer_reference": pl.String(),
+    }, schema={"_order": pl.Int64(), "reference": pl.String(), "retailer_name": pl.String(),
+               "retailer_reference": pl.String(),
                "currency": pl.String(), "lines": pl.Int64(), "processed_at": pl.String(),
                "_order_reasons": pl.List(pl.String())})
     reasons = pl.concat_list("_order_reasons", pl.col("_line_reasons").fill_null(pl.lit([], pl.List(pl.String()))))

@@ -39,7 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--order-search-lag", type=_seconds, default=DEFAULT_ORDER_SEARCH_LAG_SECONDS,
                         metavar="SECONDS",
                         help="how long a new Shopify order stays out of orders(query:) results, as Shopify's "
-                             f"search index lags (default {DEFAULT_ORDER_SEARCH_LAG_SECONDS:g}; 0: none)")
+                             f"search index lags (default {DEFAULT_ORDER_SEARCH_LAG_SECONDS:g}; 0: none); a changed "
+                             "inventory level stays out of inventoryLevels(query:) results as long")
+    parser.add_argument("--stock-movement", type=_seconds, default=0, metavar="PER_MINUTE",
+                        help="change this many random Shopify stock levels a minute (sales, returns, restocks), "
+                             "as a live shop's stock moves (default 0: none)")
     return parser
 
 
@@ -60,11 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     shopify = sandbox.shopify.api
     assert isinstance(shopify, ShopifyApi)
     shopify.start_with(shopify.rules.changed({"order_search_lag_seconds": args.order_search_lag}))
+    if args.stock_movement:
+        shopify.start_stock_movement(args.stock_movement)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print(f"Shopify sandbox: {sandbox.shopify_url}  (token sandbox-token, plan {args.plan})", flush=True)
     print(f"LNB sandbox:     {sandbox.lnb_base_url}  (client sandbox-client / sandbox-secret)", flush=True)
     print(f"Scenario {args.scenario}: {len(sandbox.shopify.api.state.variants)} variants. Ctrl-C stops.", flush=True)
+    if args.stock_movement:
+        print(f"Stock moving: {args.stock_movement:g} level changes a minute.", flush=True)
     try:
         stop.wait()
     except KeyboardInterrupt:

@@ -4,7 +4,8 @@ Real GraphQL (graphql-core) over an SDL subset of Shopify's 2026-04 Admin schema
 auth, access scopes, custom scalars, cost calculation, leaky-bucket throttling, search syntax (and
 its lagging index) and bulk operations, the order limit of development stores, and the client
 credentials grant (``POST /admin/oauth/access_token``) that Dev Dashboard apps get their expiring
-tokens from.
+tokens from. ``GET /admin/orders/<n>`` and the other admin record pages the Dagster UI links to answer
+a small HTML page about the record (``admin.py``).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from lnb_pipeline.sandbox.scenario import (
     parse_timestamp,
     validate_scenario,
 )
+from lnb_pipeline.sandbox.shopify.admin import admin_page
 from lnb_pipeline.sandbox.shopify.bulk import (
     BULK_ERROR_CODES,
     BulkOperations,
@@ -65,6 +67,7 @@ from lnb_pipeline.sandbox.shopify.cost import (
     Plan,
     QueryCost,
 )
+from lnb_pipeline.sandbox.shopify.movement import LevelChange, StockMovement
 from lnb_pipeline.sandbox.shopify.orders import B2B_PLANS, create_order
 from lnb_pipeline.sandbox.shopify.resolvers import (
     REQUIRED_SCOPES,
@@ -74,7 +77,13 @@ from lnb_pipeline.sandbox.shopify.resolvers import (
     page,
     require_scope,
 )
-from lnb_pipeline.sandbox.shopify.state import ShopifyState, format_timestamp, gid, now_iso
+from lnb_pipeline.sandbox.shopify.state import (
+    ShopifyState,
+    format_timestamp,
+    gid,
+    now_iso,
+    stamp_level,
+)
 
 SCHEMA_VERSION = "2026-04"
 GRAPHQL_PATH = re.compile(r"^/admin/api/(?P<version>\d{4}-(?:01|04|07|10)|unstable)/graphql\.json$")
@@ -87,7 +96,7 @@ DEFAULT_CLIENT_SECRET = "sandbox-shopify-secret"
 DEFAULT_TOKEN_LIFETIME_SECONDS = 86399
 """What Shopify's client credentials grant gives: 24 hours less a second."""
 GRANTED_SCOPES = ",".join(DEFAULT_SCOPES)
-"""The scopes README.md asks for, as the grant's ``scope`` lists them (a scenario's ``shop.scopes`` changes them)."""
+"""The scopes docs/production.md asks for, as the grant's ``scope`` lists them (a scenario's ``shop.scopes`` changes them)."""
 TOKEN_PARAMETERS = ("grant_type", "client_id", "client_secret")
 REDACTED = "***"
 DEFAULT_ORDER_SEARCH_LAG_SECONDS = 3.0
@@ -299,6 +308,7 @@ class ShopifyApi(SandboxApi):
         self.plan = self._initial_plan = PLANS[plan]
         self.bucket = LeakyBucket(self.plan)
         self.bulk = BulkOperations(self.schema, self._context)
+        self.movement: StockMovement | None = None
 
     def start_with(self, rules: StoreRules) -> None:
         """Make ``rules`` what the shop runs with now and what a reset restores."""
@@ -408,6 +418,8 @@ class ShopifyApi(SandboxApi):
             if request.method != "POST":
                 return Response.json({"errors": "Method Not Allowed: use POST"}, 405)
             return self._issue_token(request)
+        if request.method == "GET" and (record_page := admin_page(self.state, request.path)) is not None:
+            return record_page
         if not GRAPHQL_PATH.match(request.path):
             return Response.json({"errors": "Not Found"}, 404)
         if request.method != "POST":
@@ -534,6 +546,7 @@ class ShopifyApi(SandboxApi):
             validate_scenario(scenario)
             self._initial = scenario
         super().reset(payload)
+        self.stop_stock_movement()
         self.bulk.clear()
         self.state = ShopifyState(copy.deepcopy(self._initial))
         self.token, self.plan, self.app = self._initial_token, self._initial_plan, self._initial_app
@@ -611,7 +624,39 @@ class ShopifyApi(SandboxApi):
             return Response.json({"expired": expired}, 200 if expired else 409)
         if (request.method, route) == ("POST", "inventory"):
             return self._set_inventory(request)
+        if route == "stock_movement":
+            return self._stock_movement(request)
         return None
+
+    def start_stock_movement(self, per_minute: float, seed: int | None = None) -> None:
+        """Levels change on their own from now on (replacing a movement already running)."""
+        self.stop_stock_movement()
+        self.movement = StockMovement(self.state, per_minute, seed).start()
+
+    def stop_stock_movement(self) -> list[LevelChange]:
+        """Stop the movement, if any; the changes it made."""
+        movement, self.movement = self.movement, None
+        if movement is None:
+            return []
+        movement.stop()
+        return movement.changes()
+
+    def _stock_movement(self, request: Request) -> Response:
+        """``POST {"per_minute": N, "seed": S}`` starts, ``GET`` lists the changes so far, ``DELETE`` stops."""
+        if request.method == "POST":
+            body = request.json() or {}
+            try:
+                self.start_stock_movement(float(body.get("per_minute", 0)), body.get("seed"))
+            except (TypeError, ValueError) as error:
+                return Response.json({"error": str(error)}, 400)
+            return Response.json({"per_minute": self.movement.per_minute if self.movement else 0})
+        if request.method == "GET":
+            changes = self.movement.changes() if self.movement else []
+        elif request.method == "DELETE":
+            changes = self.stop_stock_movement()
+        else:
+            return Response.json({"error": "POST, GET or DELETE"}, 405)
+        return Response.json({"changes": [change.as_json() for change in changes]})
 
     def _set_inventory(self, request: Request) -> Response:
         """Change stock as a merchant would in Shopify's admin: ``{"changes": [{variant_id, location_id, ...}]}``."""
@@ -634,7 +679,6 @@ class ShopifyApi(SandboxApi):
                 for name in STORED_QUANTITY_NAMES:
                     if name in change:
                         level["_q"][name] = int(change[name])
-                level["updatedAt"] = stamp
-                variant["updatedAt"] = item["updatedAt"] = stamp
+                stamp_level(level, stamp)
                 updated += 1
         return Response.json({"updated": updated})
