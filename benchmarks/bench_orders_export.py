@@ -50,6 +50,9 @@ DEVELOPMENT_ORDERS_PER_MINUTE = 5
 FAULTS = [{"kind": "http_503", "match": "orderCreate", "rate": 0.05},
           {"kind": "lost_ack", "match": "orderCreate", "rate": 0.02}]
 MAX_FAULT_RUNS = 3
+OUTCOME_COUNTS = ("orders_created", "orders_found_again", "orders_rejected", "orders_failed",
+                  "orders_duplicated_in_shopify")
+"""The export's outcome counts (docs/reading-the-ui-orders.md), as its metadata names them."""
 SOURCE_ORDERS_QUERY = """
 query SourceOrders($first: Int!, $after: String) {
   orders(first: $first, after: $after) {
@@ -211,8 +214,7 @@ class Bench:
             if materialization.asset_key != dg.AssetKey("shopify_orders_from_lnb"):
                 continue
             metadata = materialization.metadata
-            outcomes = {key.removeprefix("orders: "): value.value for key, value in metadata.items()
-                        if key.startswith("orders: ")}
+            outcomes = {name: metadata[name].value for name in OUTCOME_COUNTS if name in metadata}
             client_points = metadata["shopify_points_spent"].value
             client_throttled = metadata["throttled_answers"].value
         checks = {evaluation.check_name: evaluation.passed
@@ -308,7 +310,7 @@ def part_faults(bench: Bench, scenario_path: Path, orders: int, plan: str) -> di
             sandbox.post("faults", FAULTS)
             for _ in range(MAX_FAULT_RUNS):
                 runs.append(bench.run_orders_export(sandbox, instance, storage))
-                if not runs[-1].outcomes.get("failed"):
+                if not runs[-1].outcomes.get("orders_failed"):
                     break
             injected = sandbox.get("stats").get("faults_injected", {})
             requests.delete(f"{sandbox.shopify_url}/_sandbox/faults", timeout=30).raise_for_status()

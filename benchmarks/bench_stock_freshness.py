@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import socket
@@ -38,7 +39,16 @@ from typing import Any
 import polars as pl
 import requests
 
+from lnb_pipeline.clients.lenewblack import LnbClient
+from lnb_pipeline.clients.shopify import ShopifyClient
+from lnb_pipeline.rules.stock import (
+    StockSettings,
+    compute_available_to_sell,
+    exported_stock,
+    select_locations,
+)
 from lnb_pipeline.sandbox.wait import wait_for
+from lnb_pipeline.stock_source import read_locations, read_stock
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -60,8 +70,15 @@ def _stats(url: str) -> dict[str, Any]:
 
 
 def _dagster(env: dict[str, str], *arguments: str) -> None:
-    subprocess.run([str(BIN / "dagster"), *arguments, "-w", "workspace.yaml"], cwd=REPO, env=env, check=True,
-                   capture_output=True, timeout=3600)
+    subprocess.run([str(BIN / "dagster"), *arguments], cwd=REPO, env=env, check=True, capture_output=True,
+                   timeout=3600)
+
+
+def _full_sync(env: dict[str, str], home: Path, confirm_push_guard: bool = False) -> None:
+    """``inventory_sync`` as the CLI runs it, on the benchmark's instance."""
+    config = home / "full_sync.yaml"
+    config.write_text(json.dumps({"ops": {"lnb_stock_preview": {"config": {"confirm_push_guard": confirm_push_guard}}}}))
+    _dagster(env, "job", "execute", "-m", "lnb_pipeline.definitions", "-j", "inventory_sync", "-c", str(config))
 
 
 def _runs(home: Path, job: str) -> list[dict[str, Any]]:
@@ -95,10 +112,9 @@ def main() -> None:
     try:
         if not wait_for([shopify_url, lnb_url], timeout=300):
             raise SystemExit("sandbox did not start")
-        _dagster(env, "sensor", "stop", "lnb_orders_sensor")
+        _dagster(env, "sensor", "stop", "lnb_orders_sensor", "-w", "workspace.yaml")
         started = time.monotonic()
-        _dagster(env, "job", "execute", "-j", "inventory_sync", "--config-json",
-                 json.dumps({"ops": {"lnb_stock_preview": {"config": {"confirm_push_guard": True}}}}))
+        _full_sync(env, home, confirm_push_guard=True)  # the scale scenario's LNB starts far from Shopify
         print(f"first full sync: {time.monotonic() - started:.1f} s")
         daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"], cwd=REPO, env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -120,7 +136,7 @@ def main() -> None:
         daemon.wait(timeout=60)
         daemon = None
         runs = _runs(home, "inventory_changes_sync")
-        pushes = pl.concat([pl.read_csv(path, try_parse_dates=True)
+        pushes = pl.concat([pl.read_csv(path, try_parse_dates=True, schema_overrides={"key": pl.String})
                             for path in (home / "task_logs").glob("*/lnb_stock_changes_push.csv")
                             if path.stat().st_size], how="diagonal_relaxed")
         _report(args, movement["changes"], pushes, runs, shopify_before, shopify_after, lnb_before, lnb_after,
@@ -135,12 +151,6 @@ def main() -> None:
 def _report(args: argparse.Namespace, changes: list[dict[str, Any]], pushes: pl.DataFrame, runs: list[dict[str, Any]],
             shopify_before: dict[str, Any], shopify_after: dict[str, Any], lnb_before: dict[str, Any],
             lnb_after: dict[str, Any], shopify_url: str, lnb_url: str, env: dict[str, str], home: Path) -> None:
-    from lnb_pipeline.clients.lenewblack import LnbClient
-    from lnb_pipeline.clients.shopify import ShopifyClient
-    from lnb_pipeline.rules.stock import StockSettings, compute_available_to_sell, exported_stock, select_locations
-    from lnb_pipeline.stock_source import read_locations, read_stock
-
-    import logging
     client = ShopifyClient(shopify_url, "sandbox-token")
     levels = read_stock(client, mode="bulk", bulk_threshold=1, location_count=3, log=logging.getLogger()).levels
     locations = select_locations(read_locations(client), StockSettings())
@@ -148,6 +158,9 @@ def _report(args: argparse.Namespace, changes: list[dict[str, Any]], pushes: pl.
     item_keys = dict(levels.select("inventory_item_id", "variant_id").unique().join(
         stock.filter(pl.col("excluded_reason").is_null()).select("variant_id", "key"), on="variant_id")
         .select("inventory_item_id", "key").iter_rows())
+    lnb = LnbClient(env["LNB_BASE_URL"], env["LNB_CLIENT_ID"], env["LNB_CLIENT_SECRET"])
+    held = {row["ean13"]: row["in_stock"] for row in lnb.get_inventory() if row.get("ean13")}
+    expected = dict(exported_stock(stock).iter_rows())
     pushed_at: dict[str, list[datetime]] = defaultdict(list)
     for key, moment in pushes.select(pl.col("key").cast(pl.String), "pushed_at").iter_rows():
         pushed_at[key].append(moment if isinstance(moment, datetime) else datetime.fromisoformat(str(moment)))
@@ -155,7 +168,8 @@ def _report(args: argparse.Namespace, changes: list[dict[str, Any]], pushes: pl.
     never_pushed = 0
     for change in changes:
         key = item_keys.get(change["inventory_item_id"])
-        if key is None or change["available"] == change["previous_available"]:
+        # Keys LNB does not hold are never sent (LNB rejects them), as in the full sync.
+        if key is None or key not in held or change["available"] == change["previous_available"]:
             continue
         moment = datetime.fromtimestamp(change["at_epoch"], UTC)
         later = [push for push in pushed_at.get(key, []) if push.astimezone(UTC) >= moment]
@@ -163,9 +177,6 @@ def _report(args: argparse.Namespace, changes: list[dict[str, Any]], pushes: pl.
             delays.append((min(later).astimezone(UTC) - moment).total_seconds())
         else:
             never_pushed += 1
-    lnb = LnbClient(env["LNB_BASE_URL"], env["LNB_CLIENT_ID"], env["LNB_CLIENT_SECRET"])
-    held = {row["ean13"]: row["in_stock"] for row in lnb.get_inventory() if row.get("ean13")}
-    expected = dict(exported_stock(stock).iter_rows())
     mismatched = sorted(key for key, quantity in expected.items() if key in held and held[key] != quantity)
     minutes = args.minutes
     points = shopify_after.get("points_spent", 0) - shopify_before.get("points_spent", 0)
@@ -183,7 +194,7 @@ def _report(args: argparse.Namespace, changes: list[dict[str, Any]], pushes: pl.
         "keys_differing_from_shopify": len(mismatched), "first_mismatches": mismatched[:5],
     }, indent=2))
     started = time.monotonic()
-    _dagster(env, "job", "execute", "-j", "inventory_sync")
+    _full_sync(env, home)
     corrected = _reconciliation_corrections(home)
     print(json.dumps({"reconciliation_seconds": round(time.monotonic() - started, 1),
                       "reconciliation_keys_corrected": corrected}, indent=2))

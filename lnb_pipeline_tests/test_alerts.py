@@ -177,7 +177,7 @@ def _alerted(result: dg.SensorResult | dg.SkipReason) -> dict[str, list[Any]]:
 
 def test_a_failed_stock_run_alerts_with_its_error_its_failed_error_checks_and_a_link(
         deployed: dg.DagsterInstance, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The blocking check stops the push: the operator gets what failed and where to look, not the WARN noise."""
+    """The blocking check stops the push: the operator gets what failed, every failed check, and where to look."""
     monkeypatch.setenv("LNB_STOCK_MAX_INVALID_PERCENT", "0")
     monkeypatch.setenv("LNB_DAGSTER_URL", "https://dagster.brand.example/")
     result = _run(deployed, "inventory_sync")
@@ -192,7 +192,7 @@ def test_a_failed_stock_run_alerts_with_its_error_its_failed_error_checks_and_a_
         "run_url": f"https://dagster.brand.example/runs/{result.run_id}",
         "error": "available_to_sell_excluded_share_within_limit: dagster._core.errors.DagsterAssetCheckFailedError: "
                  "1 blocking asset check failed with ERROR severity:\navailable_to_sell: excluded_share_within_limit",
-        "failed_checks": ["excluded_share_within_limit"],
+        "failed_checks": ["ean13_check_digits_valid", "excluded_share_within_limit", "keys_present", "keys_unique"],
         "blocked_orders": [],
     }]
 

@@ -230,7 +230,7 @@ def test_variants_sharing_a_key_are_all_excluded_and_lnb_keeps_its_quantity(sand
     assert result.success
     assert _lnb_stock(sandbox) == {EAN_1: 4, UPC_AS_EAN13: 1, EAN_2: 6}
     evaluation = check_evaluation(result, "keys_unique")
-    assert (evaluation.passed, evaluation.severity) == (False, dg.AssetCheckSeverity.WARN)
+    assert (evaluation.passed, evaluation.severity) == (False, dg.AssetCheckSeverity.ERROR)
     assert check_metadata(result, "keys_unique")["variants_excluded"] == 4
     shared_upc = f"duplicate key {UPC_AS_EAN13}: shared by 2 variants ({_gid(3)}, {_gid(4)})"
     shared_ean = f"duplicate key {EAN_1}: shared by 2 variants ({_gid(1)}, {_gid(2)})"
@@ -464,7 +464,7 @@ def test_keys_lnb_rejects_are_recorded_and_the_run_still_succeeds(sandbox: Sandb
     assert result.success
     assert _lnb_stock(sandbox) == {EAN_1: 5, EAN_2: 3, EAN_9: 7}
     evaluation = check_evaluation(result, "every_push_item_accepted")
-    assert (evaluation.passed, evaluation.severity) == (False, dg.AssetCheckSeverity.WARN)
+    assert (evaluation.passed, evaluation.severity) == (False, dg.AssetCheckSeverity.ERROR)
     rejection = f"ean13: No stock row with EAN13 {EAN_3}"
     rejected = check_metadata(result, "every_push_item_accepted")
     assert rejected["keys_rejected"] == 1

@@ -1,7 +1,8 @@
 """Problems a successful run left behind, as run tags: the runs list shows them beside its "Success".
 
 A run that left orders blocked, items rejected by LNB or variants with a bad key still succeeds
-(those checks only warn), so the runs list, the run page and the Overview's timeline show it green.
+(those checks fail without blocking anything), so the runs list, the run page and the Overview's
+timeline show it green.
 ``lnb_run_problems`` tags each run that succeeded with a failed check, whatever its severity:
 
 - ``lnb_pipeline/problems``: what is wrong, counted, in the words of the checks' descriptions, such as
@@ -37,6 +38,7 @@ COUNTED_AS: dict[str, tuple[str, str] | None] = {
     "ean13_check_digits_valid": ("variant", "with a bad key"),
     "keys_unique": ("variant", "with a bad key"),
     "every_push_item_accepted": ("item", "rejected by LNB"),
+    "full_sync_found_nothing_to_correct": ("key", "corrected by the full sync"),
 }
 """Per check: the noun its count counts and what is wrong with them; checks with the same phrase add
 up (a variant has one exclusion reason). None: a breakdown of ``no_order_blocked`` by reason, named

@@ -367,7 +367,7 @@ def lnb_stock_push(context: dg.AssetExecutionContext, config: StockPushConfig, s
         check_results=[dg.AssetCheckResult(
             check_name=PUSH_ACCEPTED_CHECK,
             passed=result.errors == 0,
-            severity=dg.AssetCheckSeverity.WARN,
+            severity=dg.AssetCheckSeverity.ERROR,
             description=None if result.errors == 0 else
             f"LNB rejected {result.errors} of the {len(to_push)} keys sent and kept its quantity for them.",
             metadata=list_entries("keys_rejected", rejected,
@@ -376,7 +376,7 @@ def lnb_stock_push(context: dg.AssetExecutionContext, config: StockPushConfig, s
         ), dg.AssetCheckResult(
             check_name=NOTHING_TO_CORRECT_CHECK,
             passed=corrected == 0,
-            severity=dg.AssetCheckSeverity.WARN,
+            severity=dg.AssetCheckSeverity.ERROR,
             description=None if corrected == 0 else
             f"{corrected} key(s) in LNB differed from Shopify although stock changes were flowing: changes the "
             "incremental path cannot see (a barcode edited, a new variant, a location switched off) or stock "

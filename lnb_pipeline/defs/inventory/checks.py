@@ -39,7 +39,7 @@ def _with_reason(stock: pl.DataFrame, prefixes: tuple[str, ...]) -> pl.DataFrame
 def _rule_result(offending: pl.DataFrame, total: int, rule: str, shop_url: str) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=offending.is_empty(),
-        severity=dg.AssetCheckSeverity.WARN,
+        severity=dg.AssetCheckSeverity.ERROR,
         description=f"{len(offending)} of {total} variants excluded: {rule}." if len(offending) else None,
         metadata=list_entries("variants_excluded", with_admin_links(offending, shop_url), EXCLUDED_COLUMNS,
                               "of available_to_sell (its task_log entry)"),
