@@ -13,6 +13,9 @@ between. The reference is looked up that way before every create, which makes ev
 The reference also goes into ``sourceIdentifier``, which merchants see. Without the definition the
 exporter falls back to searching ``source_identifier``. Shopify's search index lags writes, so that
 mode waits before it looks up a lost answer, and every run says loudly that it is the weaker one.
+
+Test orders (``as_test_order``) go through the same exporter under their own key instead of the
+reference, and without the LNB status change: exactly once per key, invisible to the real export.
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, tzinfo
 from typing import Any
+
+import polars as pl
 
 from lnb_pipeline.clients.lenewblack import LnbClient, LnbError
 from lnb_pipeline.clients.shopify import (
@@ -31,14 +37,26 @@ from lnb_pipeline.clients.shopify import (
     ShopifyServerError,
 )
 from lnb_pipeline.clients.shopify_queries import (
+    ACCESS_SCOPES_QUERY,
     COMPANY_BY_EXTERNAL_ID_QUERY,
     CUSTOMER_BY_METAFIELD_QUERY,
     METAFIELD_DEFINITIONS_QUERY,
     ORDER_CREATE_MUTATION,
+    ORDER_TEST_FLAG_BATCH,
     ORDERS_BY_SOURCE_QUERY,
+    ORDERS_TEST_FLAG_QUERY,
+    SHOP_QUERY,
     orders_by_custom_id_query,
 )
-from lnb_pipeline.rules.orders import Buyer, OrderSettings
+from lnb_pipeline.rules.orders import (
+    SCOPE_READ_ALL_ORDERS,
+    Buyer,
+    ExportMoment,
+    OrderSettings,
+    retailer_reference,
+    validate_orders,
+    variant_index,
+)
 
 REFERENCES_PER_LOOKUP = 50
 CREATE_ATTEMPTS = 3
@@ -197,6 +215,45 @@ def find_buyers(shopify: ShopifyClient, references: Iterable[str], settings: Ord
     return buyers
 
 
+@dataclass(frozen=True)
+class CheckedOrders:
+    """LNB orders checked against the shop by the order rules, as an export would check them now."""
+
+    validation: pl.DataFrame
+    """``validate_orders``' order frame: each order exportable or blocked with every reason."""
+    lines: pl.DataFrame
+    """``validate_orders``' line frame: each line's Shopify variant or its reason."""
+    buyers: dict[str, Buyer | None]
+    """What Shopify holds for each retailer reference."""
+    shop: dict[str, Any]
+    """``SHOP_QUERY``'s shop: its currency, and whether it is a development store."""
+
+
+def check_orders(shopify: ShopifyClient, orders: list[dict[str, Any]], levels: pl.DataFrame,
+                 settings: OrderSettings, lnb_timezone: tzinfo) -> CheckedOrders:
+    """The order rules applied to ``orders`` against the shop: its customers (or companies), its
+    variants (``levels``, the stock flow's read), its currency and the app's access scopes."""
+    buyers = find_buyers(shopify, [ref for order in orders if (ref := retailer_reference(order))], settings)
+    shop = shopify.execute(SHOP_QUERY)["shop"]
+    scopes = {scope["handle"] for scope in shopify.execute(ACCESS_SCOPES_QUERY)["currentAppInstallation"]["accessScopes"]}
+    moment = ExportMoment(lnb_timezone, datetime.now(UTC), SCOPE_READ_ALL_ORDERS in scopes)
+    validation, lines = validate_orders(orders, buyers, variant_index(levels), shop["currencyCode"], settings, moment)
+    return CheckedOrders(validation, lines, buyers, shop)
+
+
+def marked_as_test(shopify: ShopifyClient, order_ids: Iterable[str]) -> dict[str, bool]:
+    """Each Shopify order's ``test`` flag as Shopify holds it, ``ORDER_TEST_FLAG_BATCH`` orders a query; an
+    order Shopify does not show is left out."""
+    wanted = list(dict.fromkeys(order_ids))
+    flags: dict[str, bool] = {}
+    for start in range(0, len(wanted), ORDER_TEST_FLAG_BATCH):
+        chunk = wanted[start:start + ORDER_TEST_FLAG_BATCH]
+        padded = chunk + [chunk[-1]] * (ORDER_TEST_FLAG_BATCH - len(chunk))
+        data = shopify.execute(ORDERS_TEST_FLAG_QUERY, {f"v{i}": order_id for i, order_id in enumerate(padded)})
+        flags.update((order["id"], order["test"]) for order in data.values() if order is not None)
+    return flags
+
+
 class CreatePace:
     """At most ``limit`` creates in any ``window_seconds``: development and trial stores take 5 new orders a minute.
 
@@ -241,10 +298,10 @@ class OrderExporter:
     A create whose answer never came (or that Shopify refused because its custom id is taken) is
     not sent again on the spot: the order is set aside and, once the others are done, looked up
     again (in search mode after ``settle_seconds``, as the index lags). Only the ones really
-    missing are created again.
+    missing are created again. Without ``lnb`` (test orders) LNB is left as it is.
     """
 
-    def __init__(self, shopify: ShopifyClient, lnb: LnbClient, settings: OrderSettings, log: logging.Logger,
+    def __init__(self, shopify: ShopifyClient, lnb: LnbClient | None, settings: OrderSettings, log: logging.Logger,
                  options: dict[str, Any], lookup: OrderLookup, *, settle_seconds: float = SETTLE_SECONDS,
                  pace: CreatePace | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
         self._shopify = shopify
@@ -339,6 +396,8 @@ class OrderExporter:
                 return ExportOutcome(reference, REJECTED_BY_SHOPIFY, detail="; ".join(
                     f"{'.'.join(e.get('field') or [])}: {e['message']} ({e.get('code')})" for e in errors))
             shopify_order = payload["order"]
+        if self._lnb is None:
+            return ExportOutcome(reference, outcome_name, shopify_order["id"], shopify_order["name"])
         try:
             self._lnb.set_order_status(reference, self._settings.exported_status)
         except LnbError as error:

@@ -13,7 +13,7 @@ import dagster as dg
 import polars as pl
 
 from lnb_pipeline.definitions import defs
-from lnb_pipeline.defs.resources import AssetValueStore
+from lnb_pipeline.defs.resources import asset_value_store
 from lnb_pipeline.sandbox import Sandbox
 
 DEMO_VARIANTS = 439
@@ -53,7 +53,7 @@ def test_a_value_that_cannot_be_stored_leaves_the_previous_one_whole(tmp_path: P
         return lambda: None
 
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
-        store = AssetValueStore()
+        store = asset_value_store
         assert dg.materialize([stock], instance=instance, resources={"io_manager": store}).success
         failed = dg.materialize([unpicklable_stock], instance=instance, resources={"io_manager": store},
                                 raise_on_error=False)

@@ -506,7 +506,7 @@ def test_demo_exports_each_exportable_order_once_and_blocks_the_rest_with_every_
     assert _outcomes(result, tmp_path) == {
         **{ref: (CREATED, f"#{1001 + n}", None) for n, ref in enumerate(DEMO_EXPORTABLE)},
         **{ref: ("blocked", None, "; ".join(reasons)) for ref, reasons in DEMO_BLOCKED.items()}}
-    assert _failed_checks(result) == dict.fromkeys(DEMO_CHECK_DESCRIPTIONS, dg.AssetCheckSeverity.WARN)
+    assert _failed_checks(result) == dict.fromkeys(DEMO_CHECK_DESCRIPTIONS, dg.AssetCheckSeverity.ERROR)
     assert {name: check_evaluation(result, name).description for name in DEMO_CHECK_DESCRIPTIONS} == \
         DEMO_CHECK_DESCRIPTIONS
     assert {key: [row["order_reference"] for row in _check_table(result, *key)] for key in DEMO_CHECK_TABLES} == \
@@ -584,7 +584,7 @@ def test_each_rule_blocks_its_order_in_lnb_and_lets_the_others_go(
     assert _asset_table(result, "lnb_orders_for_export", "blocked_orders") == [row]
     assert blocked_orders_in(_selection_materialization(result)) == [
         {"reference": "LNB-0002", "retailer": "Boutique Lumière", "reasons": reasons}]
-    assert _failed_checks(result) == dict.fromkeys((*failing_checks, "no_order_blocked"), dg.AssetCheckSeverity.WARN)
+    assert _failed_checks(result) == dict.fromkeys((*failing_checks, "no_order_blocked"), dg.AssetCheckSeverity.ERROR)
     assert _check_table(result, "no_order_blocked", "blocked_orders") == [row]
     for name in failing_checks:
         table = "blocked_lines" if name.startswith("order_lines") else "blocked_orders"
@@ -811,7 +811,7 @@ def test_company_match_orders_for_the_company_location_where_shopify_allows_b2b(
         assert outcomes["LNB-0001"] == (
             REJECTED, None, "order.companyLocationId: B2B orders (companyLocationId) need Shopify Plus. (INVALID)")
         assert asset_metadata(result, "shopify_orders_from_lnb")["orders_rejected"] == 1
-        assert _failed_checks(result)["no_order_rejected_by_shopify"] == dg.AssetCheckSeverity.WARN
+        assert _failed_checks(result)["no_order_rejected_by_shopify"] == dg.AssetCheckSeverity.ERROR
         assert check_evaluation(result, "no_order_rejected_by_shopify").description == (
             "1 order rejected by Shopify (kept in their LNB status): Zürich Atelier (LNB-0001).")
         assert _check_table(result, "no_order_rejected_by_shopify", "rejected_orders") == [
@@ -1155,7 +1155,7 @@ def test_an_order_edited_after_export_is_reported_not_sent_again(sandbox: Sandbo
     assert _rows(metadata["changed_orders"]) == changed
     evaluation = check_evaluation(result, "no_order_changed_after_export")
     assert (evaluation.passed, evaluation.severity, evaluation.description) == (
-        False, dg.AssetCheckSeverity.WARN,
+        False, dg.AssetCheckSeverity.ERROR,
         "1 order changed in LNB after export (apply the changes in Shopify): Boutique Lumière (LNB-0001).")
     assert check_metadata(result, "no_order_changed_after_export")["orders_changed_after_export"] == 1
     assert _check_table(result, "no_order_changed_after_export", "changed_orders") == changed

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import dagster as dg
 import pytest
@@ -20,15 +21,19 @@ from helpers import REPO_ROOT, reloaded_under
 
 from lnb_pipeline.clients.lenewblack import LnbNetworkError
 from lnb_pipeline.definitions import defs
+from lnb_pipeline.defs.inventory import changes as stock_changes
 from lnb_pipeline.defs.inventory import schedules as stock_schedules
+from lnb_pipeline.defs.inventory.settings import InventorySettings
 from lnb_pipeline.defs.lenewblack.resources import LeNewBlackResource
 from lnb_pipeline.defs.orders import schedules as order_schedules
 from lnb_pipeline.defs.orders.settings import OrderFlowSettings
 from lnb_pipeline.defs.resources import resources
+from lnb_pipeline.defs.shopify.resources import ShopifyResource
 from lnb_pipeline.settings import SETTINGS, SettingError, reference, settings_of
 
-TIMING_VARIABLES = {"LNB_STOCK_CRON", "LNB_ORDERS_CRON", "LNB_TIMEZONE", "LNB_ORDERS_SENSOR_SECONDS"}
-"""The settings the schedules and the sensor read when the code location loads, not resource fields."""
+TIMING_VARIABLES = {"LNB_STOCK_CRON", "LNB_ORDERS_CRON", "LNB_TIMEZONE", "LNB_ORDERS_SENSOR_SECONDS",
+                    "LNB_STOCK_CHANGES_SECONDS"}
+"""The settings the schedules and sensors read when the code location loads, not resource fields."""
 MISCONFIGURED = "MISCONFIGURED"
 """What a schedule's or sensor's description says when its timing setting is malformed."""
 
@@ -209,8 +214,8 @@ def test_a_malformed_whole_number_fails_the_runs_using_its_resource_on_one_line(
     definitions = resources().resources
 
     assert _init_failure(key, definitions[key]) == f"lnb_pipeline.settings.SettingError: {complaint}"
-    assert all(isinstance(resource, (dg.ConfigurableResource, dg.ConfigurableIOManager))
-               for other, resource in definitions.items() if other != key)
+    assert all(isinstance(resource, dg.ConfigurableResource)
+               for other, resource in definitions.items() if other not in (key, "io_manager"))
 
 
 def test_a_whole_number_set_in_the_launchpad_is_checked_at_setup() -> None:
@@ -218,3 +223,22 @@ def test_a_whole_number_set_in_the_launchpad_is_checked_at_setup() -> None:
     with pytest.raises(SettingError, match="^LNB_ORDER_CHANGE_LOOKBACK_DAYS must be a whole number of at least 1, "
                                            "got '0'$"):
         OrderFlowSettings(change_lookback_days=0).setup_for_execution(dg.build_init_resource_context())
+
+
+def test_a_malformed_stock_changes_interval_fails_the_ticks_of_its_sensor_only() -> None:
+    """The stock changes sensor keeps its default interval and says what is wrong before any tick."""
+    def ticked(module: ModuleType) -> tuple[dg.SensorDefinition, object]:
+        resources = {"shopify": ShopifyResource(shop_url="http://127.0.0.1:9", access_token="token"),
+                     "inventory_settings": InventorySettings()}
+        with dg.instance_for_test() as instance, dg.build_sensor_context(instance=instance,
+                                                                          resources=resources) as context:
+            try:
+                return module.shopify_stock_changes_sensor, module.shopify_stock_changes_sensor(context)
+            except SettingError as error:
+                return module.shopify_stock_changes_sensor, error
+
+    sensor, outcome = reloaded_under(stock_changes, {"LNB_STOCK_CHANGES_SECONDS": "4"}, ticked)
+    complaint = "LNB_STOCK_CHANGES_SECONDS must be a whole number of at least 5, got '4'"
+    assert sensor.minimum_interval_seconds == 30
+    assert complaint in (sensor.description or "")
+    assert isinstance(outcome, SettingError) and str(outcome) == complaint

@@ -125,6 +125,7 @@ COST_VARIABLES: dict[str, dict[str, Any]] = {
     **{f"orders_by_custom_id_query({count})": {"namespace": "lenewblack", "key": "order_reference",
                                                **{f"v{i}": f"LNB-NONE-{i}" for i in range(count)}}
        for count in (1, 50)},
+    "ORDERS_TEST_FLAG_QUERY": {f"v{i}": f"gid://shopify/Order/{9_000_000 + i}" for i in range(50)},
 }
 """Variables to send each document with; the bulk inner query is never sent as an operation."""
 

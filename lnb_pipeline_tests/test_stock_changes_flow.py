@@ -3,8 +3,13 @@ on the demo sandbox, stock changed through the sandbox as a merchant would, LNB 
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -12,7 +17,8 @@ import dagster as dg
 import polars as pl
 import pytest
 import requests
-from helpers import asset_metadata, check_evaluation, lnb_get
+from conftest import Processes
+from helpers import REPO_ROOT, asset_metadata, check_evaluation, lnb_get
 
 from lnb_pipeline.definitions import defs
 from lnb_pipeline.defs.inventory.changes import NO_MIRROR, shopify_stock_changes_sensor
@@ -23,6 +29,7 @@ from lnb_pipeline.sandbox.lnb.api import LNB_BASE_PATH
 from lnb_pipeline.stock_mirror import load_mirror
 
 PARIS, AMSTERDAM = 1, 2
+BIN = Path(sys.executable).parent
 PUSH_PATH = f"{LNB_BASE_PATH}/multi/inventory/"
 STALL_SECONDS = 4.0
 
@@ -252,3 +259,46 @@ def test_the_sensor_asks_shopify_only_after_a_full_sync_and_launches_on_a_change
         _set_available(deployed, variant, PARIS, paris + 1)
         launch = tick()
         assert isinstance(launch, dg.RunRequest) and launch.run_key
+
+
+def _launch(processes: Processes, job: str, console: Path) -> subprocess.Popen[bytes]:
+    """``dg launch --job`` in a new session, as an operator runs it: the run queue is not involved,
+    so only the pool keeps the two pushes apart."""
+    env = {**os.environ, "VIRTUAL_ENV": str(BIN.parent), "PATH": f"{BIN}:{os.environ['PATH']}"}
+    with console.open("wb") as log:
+        process = subprocess.Popen([str(BIN / "dg"), "launch", "--job", job], cwd=REPO_ROOT, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    processes.append(process)
+    return process
+
+
+def _step_interval(instance: dg.DagsterInstance, job: str, step: str) -> tuple[datetime, datetime]:
+    """When ``step`` of ``job``'s latest successful run started and ended."""
+    run = instance.get_runs(dg.RunsFilter(job_name=job, statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1)[0]
+    moments = {record.event_log_entry.dagster_event_type: datetime.fromtimestamp(record.event_log_entry.timestamp)
+               for record in instance.get_records_for_run(run.run_id).records
+               if record.event_log_entry.step_key == step and record.event_log_entry.dagster_event_type in (
+                   dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS)}
+    return moments[dg.DagsterEventType.STEP_START], moments[dg.DagsterEventType.STEP_SUCCESS]
+
+
+def test_a_full_sync_and_stock_changes_launched_together_push_one_after_the_other_and_once(
+        deployed: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, processes: Processes) -> None:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "lnb_pipeline" / "deploy" / "dagster.local.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.get() as instance:
+        variant, key, quantity, paris, _ = _stocked_at_both(_full_sync(instance))[0]
+        _set_available(deployed, variant, PARIS, paris + 5)
+        before = len(_pushes(deployed))
+        launched = [_launch(processes, job, tmp_path / f"{job}.log")
+                    for job in ("inventory_changes_sync", "inventory_sync")]
+        for process in launched:
+            assert process.wait(timeout=300) == 0, (tmp_path / "inventory_sync.log").read_text()[-3000:]
+        changes = _step_interval(instance, "inventory_changes_sync", "lnb_stock_changes_push")
+        full = _step_interval(instance, "inventory_sync", "lnb_stock_push")
+    assert changes[1] <= full[0] or full[1] <= changes[0], (changes, full)
+    assert [item for item in _pushed_since(deployed, before) if item["ean13"] == key] == [
+        {"ean13": key, "in_stock": quantity + 5}]
+    assert _lnb_stock(deployed)[key] == quantity + 5

@@ -207,6 +207,20 @@ mutation MetafieldDefinitionCreate($definition: MetafieldDefinitionInput!) {
 }
 """
 
+ORDER_TEST_FLAG_BATCH = 50
+"""Orders whose ``test`` flag one ``ORDERS_TEST_FLAG_QUERY`` reads."""
+
+
+def _orders_test_flag_query(count: int) -> str:
+    values = ", ".join(f"$v{i}: ID!" for i in range(count))
+    lookups = "\n".join(f"  o{i}: order(id: $v{i}) {{ id test }}" for i in range(count))
+    return f"query OrdersTestFlag({values}) {{\n{lookups}\n}}\n"
+
+
+ORDERS_TEST_FLAG_QUERY = _orders_test_flag_query(ORDER_TEST_FLAG_BATCH)
+"""``ORDER_TEST_FLAG_BATCH`` orders by id (``$v0`` …, aliased ``o0`` …) with their ``test`` flag: whether
+Shopify really made a test order. One query of fixed shape; a short last batch repeats an id."""
+
 ALL_DOCUMENTS = {
     "SHOP_QUERY": SHOP_QUERY,
     "LOCATIONS_QUERY": LOCATIONS_QUERY,
@@ -228,5 +242,6 @@ ALL_DOCUMENTS = {
     "CUSTOMERS_BY_CUSTOM_ID_QUERY": CUSTOMERS_BY_CUSTOM_ID_QUERY,
     "COMPANIES_BY_EXTERNAL_IDS_QUERY": COMPANIES_BY_EXTERNAL_IDS_QUERY,
     "METAFIELD_DEFINITION_CREATE_MUTATION": METAFIELD_DEFINITION_CREATE_MUTATION,
+    "ORDERS_TEST_FLAG_QUERY": ORDERS_TEST_FLAG_QUERY,
 }
 """Name to document, for the schema validation test."""

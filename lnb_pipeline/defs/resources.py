@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from pydantic import PrivateAttr
 
 from lnb_pipeline.defs.env import for_definitions
 from lnb_pipeline.defs.inventory.settings import InventorySettings
@@ -18,17 +17,15 @@ from lnb_pipeline.defs.orders.settings import OrderFlowSettings
 from lnb_pipeline.defs.shopify.resources import ShopifyResource
 
 
-class AssetValueStore(dg.ConfigurableIOManager):
+class AssetValueStore(dg.IOManager):
     """Keeps each asset's value as a pickle under the Dagster instance's storage directory
     (``$DAGSTER_HOME/storage/<asset>``, where Dagster's default IO manager keeps it too), so a later
     run reads its inputs from there. Unlike the default, it adds no ``path`` entry to every
     materialization: a file on the server means nothing to the person reading the asset's page.
     The assets are not partitioned: one file per asset."""
 
-    _root: Path = PrivateAttr()
-
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._root = Path(context.instance.storage_directory())  # type: ignore[union-attr]
+    def __init__(self, root: Path) -> None:
+        self._root = root
 
     def _path(self, context: dg.OutputContext | dg.InputContext) -> Path:
         """The asset's key as a path under the storage directory (every output here is an asset's)."""
@@ -51,11 +48,17 @@ class AssetValueStore(dg.ConfigurableIOManager):
             return pickle.load(stream)
 
 
+@dg.io_manager(description=AssetValueStore.__doc__)
+def asset_value_store(context: dg.InitResourceContext) -> AssetValueStore:
+    """A plain IO manager: it has no setting, and a pydantic one without fields warns on every run."""
+    return AssetValueStore(Path(context.instance.storage_directory()))  # type: ignore[union-attr]
+
+
 @dg.definitions
 def resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
-            "io_manager": AssetValueStore(),
+            "io_manager": asset_value_store,
             "shopify": for_definitions(ShopifyResource),
             "lenewblack": for_definitions(LeNewBlackResource),
             "inventory_settings": for_definitions(InventorySettings),

@@ -39,6 +39,7 @@ COUNTED_AS: dict[str, tuple[str, str] | None] = {
     "keys_unique": ("variant", "with a bad key"),
     "every_push_item_accepted": ("item", "rejected by LNB"),
     "full_sync_found_nothing_to_correct": ("key", "corrected by the full sync"),
+    "every_listed_order_is_a_test_order": ("order", "not sent as a test order"),
 }
 """Per check: the noun its count counts and what is wrong with them; checks with the same phrase add
 up (a variant has one exclusion reason). None: a breakdown of ``no_order_blocked`` by reason, named

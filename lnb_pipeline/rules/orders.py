@@ -3,8 +3,10 @@
 The flow is ``selection_reason`` (which fetched orders are candidates) → ``variant_index`` (Shopify
 codes → variants, from the stock flow's levels frame) → ``validate_orders`` (per order ``exportable``
 or ``blocked`` with every reason, per line the matched variant) → ``order_create_input`` and
-``order_create_options`` for each exportable order. ``order_content_hash`` is tagged on the Shopify
-order so ``changed_after_export`` can later tell that LNB edited an order Shopify already has. Every
+``order_create_options`` for each exportable order (``order_inputs`` for all of them). ``as_test_order``
+turns such an input into a Shopify test order, for checking the mapping before going live.
+``order_content_hash`` is tagged on the Shopify order so ``changed_after_export`` can later tell that LNB
+edited an order Shopify already has. Every
 reason, prefix and status is a module constant so asset checks, the task log and tests match on the
 same strings.
 
@@ -78,6 +80,11 @@ ORDERS_VISIBLE_DAYS = 60
 SCOPE_READ_ALL_ORDERS = "read_all_orders"
 MAX_CUSTOM_ID_BYTES = 2048
 """Shopify's size limit of an ``id`` metafield value, the order's custom id."""
+
+TEST_ORDER_TAG = "lnb-test-order"
+"""The tag of every test order, besides the real order's own tags: it finds them in Shopify's order list."""
+TEST_KEY_DIGITS = 8
+"""Hex digits of the mapping fingerprint in a test order's key (``LNB-0001 test 1a2b3c4d``)."""
 
 HASH_TAG_PREFIX = "lnb-hash:"
 """The Shopify tag carrying ``order_content_hash`` at export: ``lnb-hash:0123456789abcdef``."""
@@ -652,6 +659,69 @@ def order_create_input(order: dict[str, Any], buyer: Buyer, line_variants: list[
     else:
         raise ValueError(f"buyer for {buyer.retailer_reference!r} has neither a customer nor a company location")
     return _without_nulls(fields)
+
+
+def order_inputs(orders: dict[str, dict[str, Any]], validation: pl.DataFrame, lines: pl.DataFrame,
+                 buyers: dict[str, Buyer | None], settings: OrderSettings, *, shop_currency: str,
+                 custom_id: bool) -> dict[str, dict[str, Any]]:
+    """The ``order_create_input`` of every exportable order of ``validate_orders``' frames, by reference.
+
+    ``orders`` are LNB's orders by reference; ``buyers`` as for ``validate_orders``.
+    """
+    lines_by_order = lines.sort("line").partition_by("reference", as_dict=True)
+    inputs: dict[str, dict[str, Any]] = {}
+    for reference, processed in validation.filter(pl.col("status") == ORDER_EXPORTABLE).select(
+            "reference", "processed_at").rows():
+        order = orders[reference]
+        buyer = buyers.get(retailer_reference(order) or "")
+        if buyer is None:
+            raise ValueError(f"order {reference} is exportable without a buyer: validate_orders lets none through")
+        line_variants = [(row["variant_id"], row["quantity"], row["unit_price"])
+                         for row in lines_by_order[(reference,)].iter_rows(named=True)]
+        inputs[reference] = order_create_input(order, buyer, line_variants, settings, shop_currency=shop_currency,
+                                               processed_at=processed, custom_id=custom_id)
+    return inputs
+
+
+def key_for_test_order(order_input: dict[str, Any]) -> str:
+    """``LNB-0001 test 1a2b3c4d``: what identifies the test order of a real order's input (``custom_id=False``).
+
+    The hex digits fingerprint the input, confirmation time left out (one in the future becomes
+    "now", which moves). Sent twice unchanged, an order keeps its key, so its earlier test order is
+    found instead of a second one made; once LNB's order or a setting changes what Shopify would
+    get, the key changes and a new test order shows the new mapping. The key is never the bare LNB
+    reference, which is what the real export and its uniqueness check look for.
+    """
+    content = {name: value for name, value in order_input.items() if name not in ("processedAt", "metafields")}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return f"{order_input['sourceIdentifier']} test {hashlib.sha256(canonical.encode()).hexdigest()[:TEST_KEY_DIGITS]}"
+
+
+def as_test_order(order_input: dict[str, Any], settings: OrderSettings, *, custom_id: bool) -> dict[str, Any]:
+    """A real order's ``OrderCreateOrderInput`` (made with ``custom_id=False``) as a Shopify test order.
+
+    Everything the brand checks stays as the real order will have it: customer, lines, prices,
+    addresses, PO number, note, tags. What differs is what exactly-once looks at: ``test`` is true,
+    the ``TEST_ORDER_TAG`` is added, and ``sourceIdentifier`` (with the custom id when the shop has
+    its definition) is the ``key_for_test_order``, never the LNB reference. So the real export neither
+    finds a test order nor counts it as a duplicate, and a run sent again finds its test order.
+    """
+    key = key_for_test_order(order_input)
+    namespace, metafield_key = settings.order_metafield.split(".")
+    return _without_nulls({
+        **order_input,
+        "test": True,
+        "sourceIdentifier": key,
+        "tags": [*order_input["tags"], TEST_ORDER_TAG],
+        "metafields": [{"namespace": namespace, "key": metafield_key, "type": "id", "value": key}]
+        if custom_id else None,
+    })
+
+
+def options_for_test_order(settings: OrderSettings) -> dict[str, Any]:
+    """``order_create_options`` for a test order: its units stay in Shopify's available stock (``BYPASS``),
+    so the next stock push still offers them to LNB's retailers."""
+    return {**order_create_options(settings), "inventoryBehaviour": "BYPASS"}
 
 
 def order_create_options(settings: OrderSettings) -> dict[str, Any]:

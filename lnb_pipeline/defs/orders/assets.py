@@ -17,7 +17,6 @@ import polars as pl
 
 from lnb_pipeline.clients.lenewblack import LnbNotFound
 from lnb_pipeline.clients.shopify_admin import admin_url
-from lnb_pipeline.clients.shopify_queries import ACCESS_SCOPES_QUERY, SHOP_QUERY
 from lnb_pipeline.defs.lenewblack.resources import LeNewBlackResource
 from lnb_pipeline.defs.orders.settings import OrderFlowSettings
 from lnb_pipeline.defs.retries import API_RETRY, fail_fast_on_permanent_errors
@@ -33,22 +32,17 @@ from lnb_pipeline.order_export import (
     OrderExporter,
     OrderLookup,
     PendingOrder,
-    find_buyers,
+    check_orders,
 )
 from lnb_pipeline.rules.orders import (
     ORDER_BLOCKED,
     ORDER_EXPORTABLE,
-    SCOPE_READ_ALL_ORDERS,
     Buyer,
-    ExportMoment,
     changed_after_export,
-    order_create_input,
     order_create_options,
+    order_inputs,
     retailer_name,
-    retailer_reference,
     selection_reason,
-    validate_orders,
-    variant_index,
 )
 
 GROUP = "orders"
@@ -93,6 +87,7 @@ COLUMNS: dict[str, str] = {
     "shopify_order": "The Shopify order's name.",
     "shopify_order_link": "Admin page of the Shopify order.",
     "detail": "Why, for an order that did not go through.",
+    "lnb_status": "The order's status in LNB, which a test order leaves as it is.",
     "shopify_orders": "How many Shopify orders carry the LNB reference.",
     "names": "Their names in Shopify.",
     "problem": "What is wrong.",
@@ -195,7 +190,7 @@ def _selection_text(context: dg.AssetExecutionContext, listed_count: int, export
     return f"the {counted(listed_count, 'order')} a person listed in the run config"
 
 
-def _customer_links(buyers: dict[str, Buyer | None], shop_url: str) -> pl.Expr:
+def customer_links(buyers: dict[str, Buyer | None], shop_url: str) -> pl.Expr:
     """``shopify_customer``: each retailer reference's Shopify customer (or company) admin page."""
     links = {reference: admin_url(shop_url, buyer.shopify_id) for reference, buyer in buyers.items() if buyer}
     return pl.col("retailer_reference").replace_strict(links, default=None, return_dtype=pl.String).alias(
@@ -264,13 +259,9 @@ def lnb_orders_for_export(context: dg.AssetExecutionContext, config: OrderSelect
         else:
             skipped.append((order["reference"], retailer_name(order), reason))
     to_check = list({**{o["reference"]: o for o in selected}, **in_export_status}.values())
-    buyers = find_buyers(client, [ref for order in to_check if (ref := retailer_reference(order))], settings)
-    shop = client.execute(SHOP_QUERY)["shop"]
-    scopes = {scope["handle"] for scope in client.execute(ACCESS_SCOPES_QUERY)["currentAppInstallation"]["accessScopes"]}
-    moment = ExportMoment(lenewblack.timezone(), datetime.now(UTC), SCOPE_READ_ALL_ORDERS in scopes)
-    checked, checked_lines = validate_orders(to_check, buyers, variant_index(shopify_inventory_levels),
-                                             shop["currencyCode"], settings, moment)
-    checked = checked.with_columns(_customer_links(buyers, shopify.shop_url))
+    check = check_orders(client, to_check, shopify_inventory_levels, settings, lenewblack.timezone())
+    buyers, shop, checked_lines = check.buyers, check.shop, check.lines
+    checked = check.validation.with_columns(customer_links(buyers, shopify.shop_url))
     skipped_frame = pl.DataFrame(skipped, schema={"reference": pl.String, "retailer": pl.String, "reason": pl.String},
                                  orient="row")
     task_log = write_task_log(order_flow_settings.task_log_dir, context.run.run_id, SELECTION_TASK,
@@ -337,28 +328,18 @@ def shopify_orders_from_lnb(context: dg.AssetExecutionContext, lenewblack: LeNew
     if development_store and len(references) > CreatePace.LIMIT:
         context.log.warning("Development store: Shopify takes at most %d new orders a minute, so %d orders take "
                             "about %.0f minutes", CreatePace.LIMIT, len(references), len(references) / CreatePace.LIMIT)
-    lines_by_order = batch.lines.sort("line").partition_by("reference", as_dict=True)
     existing = lookup.find(client, references)
     exporter = OrderExporter(client, lenewblack.get_client(context.log), settings, context.log,
                              order_create_options(settings), lookup,
                              settle_seconds=order_flow_settings.lookup_wait_seconds,
                              pace=CreatePace(context.log) if development_store else None)
 
-    def pending_order(reference: str, processed_at: str | None) -> PendingOrder:
-        order = batch.orders[reference]
-        buyer = batch.buyers[retailer_reference(order) or ""]
-        assert buyer is not None, "validation lets no order through without a buyer"
-        line_variants = [(row["variant_id"], row["quantity"], row["unit_price"])
-                         for row in lines_by_order[(reference,)].iter_rows(named=True)]
-        return PendingOrder(reference, existing[reference], order_create_input(
-            order, buyer, line_variants, settings, shop_currency=batch.shop_currency, processed_at=processed_at,
-            custom_id=lookup.by_custom_id))
-
+    inputs = order_inputs(batch.orders, batch.validation, batch.lines, batch.buyers, settings,
+                          shop_currency=batch.shop_currency, custom_id=lookup.by_custom_id)
     started = time.monotonic()
     progress = _ProgressLog(context.log, len(references), started)
     outcomes = exporter.export_all(
-        [pending_order(ref, processed) for ref, processed in exportable.select("reference", "processed_at").rows()],
-        progress.update)
+        [PendingOrder(ref, existing[ref], order_input) for ref, order_input in inputs.items()], progress.update)
     sent = pl.DataFrame(
         [(o.reference, o.outcome, o.shopify_order_name, admin_url(batch.shop_url, o.shopify_order_id), o.detail)
          for o in outcomes],
@@ -413,7 +394,7 @@ def shopify_orders_from_lnb(context: dg.AssetExecutionContext, lenewblack: LeNew
                                 description=_orders_problem(failures, "failed (the next run tries again)"),
                                 metadata={"orders_failed": len(failures), **listed("failed_orders", failures, path)}),
             dg.AssetCheckResult(check_name=REJECTED_CHECK, passed=rejected.is_empty(),
-                                severity=dg.AssetCheckSeverity.WARN,
+                                severity=dg.AssetCheckSeverity.ERROR,
                                 description=_orders_problem(rejected, "rejected by Shopify (kept in their LNB status)"),
                                 metadata={"orders_rejected": len(rejected),
                                           **listed("rejected_orders", rejected, path)}),
@@ -525,7 +506,7 @@ def lnb_orders_changed_after_export(context: dg.AssetExecutionContext, lenewblac
                                       "orders_changed_after_export": len(report),
                                       **listed("changed_orders", report, path),
                                       "task_log": dg.MetadataValue.path(str(path))})
-    yield dg.AssetCheckResult(check_name=CHANGED_CHECK, passed=report.is_empty(), severity=dg.AssetCheckSeverity.WARN,
+    yield dg.AssetCheckResult(check_name=CHANGED_CHECK, passed=report.is_empty(), severity=dg.AssetCheckSeverity.ERROR,
                               description=_orders_problem(report, "changed in LNB after export (apply the changes "
                                                                   "in Shopify)"),
                               metadata={"orders_changed_after_export": len(report),

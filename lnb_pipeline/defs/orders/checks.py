@@ -42,7 +42,7 @@ def _lines_result(batch: OrderBatch, offending: pl.DataFrame, rule: str) -> dg.A
     orders = offending.unique("reference", keep="first", maintain_order=True)
     return dg.AssetCheckResult(
         passed=offending.is_empty(),
-        severity=dg.AssetCheckSeverity.WARN,
+        severity=dg.AssetCheckSeverity.ERROR,
         description=(f"{counted(orders.height, 'order')} blocked now by {counted(offending.height, 'line')} "
                      f"{rule}: {orders_named(orders)}." if offending.height else
                      f"No line {rule} in the {batch.state_validation.height} orders in the export status."),
@@ -56,7 +56,7 @@ def _orders_result(batch: OrderBatch, offending: pl.DataFrame, problem: str, cle
     blocked = blocked_orders_frame(offending)
     return dg.AssetCheckResult(
         passed=blocked.is_empty(),
-        severity=dg.AssetCheckSeverity.WARN,
+        severity=dg.AssetCheckSeverity.ERROR,
         description=f"{counted(blocked.height, 'order')} {problem}: {orders_named(blocked)}." if blocked.height
         else clear,
         metadata={"orders_blocked_now": blocked.height, **listed(BLOCKED_ORDERS, blocked, batch.task_log)},

@@ -1,7 +1,10 @@
 """``orderCreate`` as Shopify performs it: validate everything, then create, or answer userErrors.
 
 Like Shopify, there is no idempotency: the same input sent twice makes two orders, unless it carries
-a custom id (a metafield an ``id`` definition covers), whose value no second order may take.
+a custom id (a metafield an ``id`` definition covers), whose value no second order may take. ``test``
+(default false; an explicit null counts as false, by assumption) is stored as given: a test order is an
+order like any other, marked as a test, that Shopify never turns into a real one or back, and
+``orders(query: "test:true")`` finds it.
 """
 
 from __future__ import annotations
@@ -101,6 +104,7 @@ def create_order(state: ShopifyState, plan: str, order_input: dict[str, Any],
             "processedAt": format_timestamp(processed_at) if processed_at else created,
             "cancelledAt": None,
             "closed": False,
+            "test": order_input["test"] is True,
             "sourceName": order_input.get("sourceName"),
             "sourceIdentifier": order_input.get("sourceIdentifier"),
             "poNumber": order_input.get("poNumber"),

@@ -195,6 +195,7 @@ ORDER_SEARCH: dict[str, Getter] = {
     "name": lambda o: [o["name"], o["name"].lstrip("#")],
     "email": lambda o: o["email"],
     "po_number": lambda o: o["poNumber"],
+    "test": lambda o: o["test"],
     "created_at": lambda o: o["createdAt"],
     "updated_at": lambda o: o["updatedAt"],
     "id": lambda o: _number(o["id"]),

@@ -365,6 +365,7 @@ class ShopifyState:
             "processedAt": source.get("processed_at", created),
             "cancelledAt": None,
             "closed": False,
+            "test": False,
             "sourceName": source.get("source_name"),
             "sourceIdentifier": source.get("source_identifier"),
             "poNumber": source.get("po_number"),
