@@ -116,6 +116,7 @@ def _order_page(state: ShopifyState, number: int) -> tuple[str, str] | None:
     source = " ".join(part for part in (order.get("sourceName"), order.get("sourceIdentifier")) if part)
     fields = _fields([
         ("Created", _text(order["createdAt"])),
+        ("Test order", _text("yes: not a real sale" if order.get("test") else "no")),
         ("Source", _text(source)),
         ("PO number", _text(order.get("poNumber"))),
         ("Customer", _customer_link(order.get("customer"))),
