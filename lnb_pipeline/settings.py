@@ -191,14 +191,15 @@ SETTINGS: dict[str, Setting] = {setting.name: setting for setting in (
     Setting("LNB_TIMEZONE", str, "UTC", "the time zone of both schedules' cron", STOCK, form=TIME_ZONE),
     Setting("LNB_TASK_LOG_DIR", str, default_task_log_dir, "where task log files go (both flows)", STOCK,
             shown_default="`$DAGSTER_HOME/task_logs` (`./task_logs` without `DAGSTER_HOME`)"),
-    Setting("LNB_STOCK_CHANGES_SECONDS", int, 30,
+    Setting("LNB_STOCK_CHANGES_SECONDS", int, 60,
             "how often `shopify_stock_changes_sensor` asks Shopify whether any stock level changed since the last "
             "push (a few cost points a location), launching `inventory_changes_sync` when one did; a change reaches "
             "LNB about this long plus a run's duration later", STOCK, form=whole_number(5)),
-    Setting("LNB_STOCK_CHANGES_OVERLAP_SECONDS", int, 30,
+    Setting("LNB_STOCK_CHANGES_OVERLAP_SECONDS", int, 15,
             "each read of changed stock levels starts this long before the previous one did, so a change that "
             "Shopify's search index or a clock difference showed late is still read; re-read changes cost about 2 "
-            "points each and are not pushed again", STOCK, form=whole_number(0)),
+            "points each and are not pushed again. A change shown later than this is caught by the nightly full "
+            "sync, which reports it", STOCK, form=whole_number(0)),
     Setting("LNB_STOCK_STATE_DIR", str, default_mirror_dir,
             "where the incremental stock path keeps its picture of Shopify's stock, what LNB was last sent and "
             "its cursor (written by every full and incremental push)", STOCK,

@@ -239,6 +239,6 @@ def test_a_malformed_stock_changes_interval_fails_the_ticks_of_its_sensor_only()
 
     sensor, outcome = reloaded_under(stock_changes, {"LNB_STOCK_CHANGES_SECONDS": "4"}, ticked)
     complaint = "LNB_STOCK_CHANGES_SECONDS must be a whole number of at least 5, got '4'"
-    assert sensor.minimum_interval_seconds == 30
+    assert sensor.minimum_interval_seconds == 60
     assert complaint in (sensor.description or "")
     assert isinstance(outcome, SettingError) and str(outcome) == complaint

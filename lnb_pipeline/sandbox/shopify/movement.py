@@ -40,7 +40,8 @@ class LevelChange:
 
 
 class StockMovement:
-    """A background thread making ``per_minute`` level changes a minute until stopped."""
+    """A background thread making ``per_minute`` level changes a minute until stopped (a movement at
+several locations counts one change per level)."""
 
     def __init__(self, state: ShopifyState, per_minute: float, seed: int | None = None) -> None:
         if not per_minute > 0:
@@ -70,11 +71,11 @@ class StockMovement:
         due = time.monotonic()
         stocked = [variant["inventoryItem"] for variant in self._state.variants if variant["inventoryItem"]["_levels"]]
         while stocked and not self._stop.is_set():
-            due += self._interval
-            self._move(self._random.choice(stocked))
+            due += self._interval * self._move(self._random.choice(stocked))
             self._stop.wait(max(0.0, due - time.monotonic()))
 
-    def _move(self, item: dict[str, Any]) -> None:
+    def _move(self, item: dict[str, Any]) -> int:
+        """One movement of ``item``'s stock; the number of levels it changed (the pace counts levels)."""
         levels = list(item["_levels"].values())
         if len(levels) > 1 and self._random.random() < SEVERAL_LOCATIONS_SHARE:
             chosen = levels
@@ -92,3 +93,4 @@ class StockMovement:
                 with self._log_lock:
                     self._log.append(LevelChange(moment, item["id"], level["location"]["id"], previous,
                                                  level["_q"]["available"]))
+        return len(chosen)
