@@ -11,7 +11,7 @@ Chromium, clicks what the README's tour tells a person to click, then reads what
 - orders: ``orders_export`` holds back the demo's blocked orders, each listed with its retailer's name
   and reason; an order fixed in LNB goes out on the next run, and ``blocked_orders`` and
   ``no_order_blocked`` then show exactly the orders still blocked, after a run for one listed
-  reference too; the runs list carries each run's ``lnb_pipeline/problems`` tag;
+  reference too; the runs list carries each run's ``problems`` tag;
 - the alert sensors read OFF while LNB_ALERT_WEBHOOK_URL is unset.
 
 What the pages say was written is checked in LNB's stock and Shopify's orders, read through the
@@ -568,7 +568,7 @@ def test_a_blocked_order_is_named_fixed_and_sent_and_the_report_stays_whole(
         page.goto(f"{ui.url}/runs")
         for run_id, blocked_count in ((first_run, 10), (second_run, 9), (third_run, 8)):
             expect(_run_tags(page, run_id)).to_contain_text(
-                f"lnb_pipeline/problems: {blocked_count} orders blocked", timeout=TAG_SECONDS * 1000)
+                f"problems: {blocked_count} orders blocked", timeout=TAG_SECONDS * 1000)
         _screenshot(page, artifacts, "orders-4-runs-with-problems-tags")
         page.goto(f"{ui.url}/overview")
         expect(page.get_by_role("link", name="orders_export orders_export", exact=True)).to_be_visible()

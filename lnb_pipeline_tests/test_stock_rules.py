@@ -278,6 +278,13 @@ def test_duplicate_reason_names_at_most_five_variants() -> None:
     assert reasons == {f"duplicate key {EAN_B}: shared by 7 variants ({shown}, …)"}
 
 
+def test_duplicate_reason_names_the_variants_by_their_display_name_when_the_read_has_it() -> None:
+    frame = levels(variant(1, {WAREHOUSE: 1}, barcode=EAN_B), variant(2, {WAREHOUSE: 1}, barcode=EAN_B))
+    named = frame.with_columns(pl.format("Linen Shirt - {}", pl.col("sku")).alias("title"))
+    reasons = {row[2] for row in outcome(named).values()}
+    assert reasons == {f"duplicate key {EAN_B}: shared by 2 variants (Linen Shirt - SKU-1, Linen Shirt - SKU-2)"}
+
+
 def test_sku_mode_trims_and_excludes_missing_skus() -> None:
     frame = levels(variant(1, {WAREHOUSE: 2}, sku="  TEE-RED-M ", barcode=None),
                    variant(2, {WAREHOUSE: 2}, sku=""), variant(3, {WAREHOUSE: 2}, sku="   "))

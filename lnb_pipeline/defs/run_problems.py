@@ -5,9 +5,9 @@ A run that left orders blocked, items rejected by LNB or variants with a bad key
 timeline show it green.
 ``lnb_run_problems`` tags each run that succeeded with a failed check, whatever its severity:
 
-- ``lnb_pipeline/problems``: what is wrong, counted, in the words of the checks' descriptions, such as
+- ``problems``: what is wrong, counted, in the words of the checks' descriptions, such as
   ``10 orders blocked · 2 items rejected by LNB``;
-- ``lnb_pipeline/problems.checks``: the checks that failed, by name, as the asset pages list them.
+- ``problems.checks``: the checks that failed, by name, as the asset pages list them.
 
 A check's count is the first number of its failure description, which states it first ("10 orders
 blocked now…", "LNB rejected 2 of the 40 keys sent…"). A check not counted here shows by name.
@@ -19,8 +19,9 @@ import re
 
 import dagster as dg
 
-PROBLEMS_TAG = "lnb_pipeline/problems"
-FAILED_CHECKS_TAG = "lnb_pipeline/problems.checks"
+PROBLEMS_TAG = "problems"
+"""Short and unprefixed: the runs list cuts tags to their first thirty-odd characters, which should be the words."""
+FAILED_CHECKS_TAG = "problems.checks"
 """Sorts after ``PROBLEMS_TAG``, so the runs list shows the problems first."""
 SEPARATOR = " · "
 BLOCKED_CHECK = "no_order_blocked"
@@ -43,7 +44,7 @@ COUNTED_AS: dict[str, tuple[str, str] | None] = {
 }
 """Per check: the noun its count counts and what is wrong with them; checks with the same phrase add
 up (a variant has one exclusion reason). None: a breakdown of ``no_order_blocked`` by reason, named
-only in ``lnb_pipeline/problems.checks`` when that check failed too, so a blocked order counts once."""
+only in ``problems.checks`` when that check failed too, so a blocked order counts once."""
 
 FIRST_NUMBER = re.compile(r"\d+")
 

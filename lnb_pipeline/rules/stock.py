@@ -71,7 +71,7 @@ REASON_INVALID_CHECK_DIGIT = "invalid EAN13 check digit"
 REASON_MISSING_SKU = "missing SKU"
 REASON_UNTRACKED_SKIPPED = "untracked (skipped by setting)"
 REASON_DUPLICATE_KEY = "duplicate key"
-"""Prefix: the full reason is ``duplicate key 0123…: shared by 2 variants (gid…, gid…)``."""
+"""Prefix: the full reason is ``duplicate key 0123…: shared by 2 variants (Shirt - Blue / M, Shirt - Blue / L)``."""
 
 DUPLICATE_IDS_SHOWN = 5
 """Variant ids named in a duplicate reason; more are summarised, so one shared key cannot bloat every row."""
@@ -215,20 +215,23 @@ def _variants(levels: pl.DataFrame, location_ids: list[str]) -> pl.DataFrame:
 
 
 def _duplicate_reasons(variants: pl.DataFrame, key: pl.Series) -> pl.DataFrame:
-    """``key`` and ``duplicate_reason`` for each non-null ``key`` that several ``variants`` rows carry."""
+    """``key`` and ``duplicate_reason`` for each non-null ``key`` that several ``variants`` rows carry,
+    naming the variants by their display name (their gid when the read had none)."""
     return (
         variants.lazy()
         .with_columns(key.alias("key"))
         .filter(pl.col("key").is_not_null() & pl.col("key").is_duplicated())
         .group_by("key")
-        .agg(pl.len().alias("sharing"), pl.col("variant_id").sort_by("order", "variant_id").head(DUPLICATE_IDS_SHOWN))
+        .agg(pl.len().alias("sharing"),
+             pl.coalesce("title", "variant_id").sort_by("order", "variant_id").head(DUPLICATE_IDS_SHOWN)
+             .alias("named"))
         .select(
             "key",
             pl.format(
                 f"{REASON_DUPLICATE_KEY} {{}}: shared by {{}} variants ({{}}{{}})",
                 pl.col("key"),
                 pl.col("sharing"),
-                pl.col("variant_id").list.join(", "),
+                pl.col("named").list.join(", "),
                 pl.when(pl.col("sharing") > DUPLICATE_IDS_SHOWN).then(pl.lit(", …")).otherwise(pl.lit("")),
             ).alias("duplicate_reason"),
         )

@@ -1,7 +1,8 @@
 """The stock rules as asset checks: each excluded variant is listed with its name and reason.
 
-Per-row problems are WARN (the row is excluded, the rest is pushed); too many of them means the
-picture itself is wrong, so that check is ERROR and blocks the push.
+Per-row problems fail with ERROR severity but block nothing (the row is excluded, the rest is
+pushed), so the asset shows red until they are fixed; too many of them means the picture itself is
+wrong, so that check also blocks the push.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The order rules as asset checks: each blocked order is reported with its retailer and reasons.
 
-They describe every order in the export status now, whatever the run selected. Blocked orders are
-WARN: they keep their LNB status and go out by themselves once fixed. A failed check's description
+They describe every order in the export status now, whatever the run selected. A blocked order fails
+its checks with ERROR severity, so the asset shows red until it is fixed, but blocks nothing: it
+keeps its LNB status and goes out by itself once fixed. A failed check's description
 names how many orders are blocked and the first few by retailer; its table lists them all.
 """
 
