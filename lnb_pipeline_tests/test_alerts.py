@@ -213,7 +213,7 @@ def test_a_failed_order_run_alerts_with_the_orders_it_blocked(
         "run_url": f"http://127.0.0.1:3000/runs/{result.run_id}",
         "error": "shopify_orders_from_lnb: lnb_pipeline.clients.shopify.ShopifyServerError: "
                  "Shopify call failed after 4 attempt(s): HTTP 500",
-        "failed_checks": [],
+        "failed_checks": ["no_order_blocked", "retailer_references_valid"],
         "blocked_orders": [NO_CUSTOMER, NO_REFERENCE],
     }]
 

@@ -273,9 +273,16 @@ def _evidence_on_failure(page: Page, ui: DagsterUi, artifacts: Path, test: str) 
 # --- what the pages show ------------------------------------------------------------------------
 
 def _open_job(page: Page, ui: DagsterUi, job: str) -> Locator:
-    """Jobs → ``job``: its Materialize all button."""
-    page.goto(f"{ui.url}/jobs")
-    page.get_by_role("link", name=f"job {job}", exact=True).click()
+    """Jobs → ``job``: its Materialize all button. The Jobs page is opened afresh when its list does
+    not show the job in time: on a loaded machine it has once stayed without it for 30 s."""
+    for attempt in range(3):
+        page.goto(f"{ui.url}/jobs")
+        try:
+            page.get_by_role("link", name=f"job {job}", exact=True).click(timeout=PAGE_SECONDS * 1000)
+            break
+        except playwright_api.TimeoutError:
+            if attempt == 2:
+                raise
     materialize_all = page.get_by_role("button", name="materialization Materialize all", exact=True)
     expect(materialize_all).to_be_visible()
     return materialize_all

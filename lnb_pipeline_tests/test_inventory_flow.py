@@ -232,8 +232,8 @@ def test_variants_sharing_a_key_are_all_excluded_and_lnb_keeps_its_quantity(sand
     evaluation = check_evaluation(result, "keys_unique")
     assert (evaluation.passed, evaluation.severity) == (False, dg.AssetCheckSeverity.ERROR)
     assert check_metadata(result, "keys_unique")["variants_excluded"] == 4
-    shared_upc = f"duplicate key {UPC_AS_EAN13}: shared by 2 variants ({_gid(3)}, {_gid(4)})"
-    shared_ean = f"duplicate key {EAN_1}: shared by 2 variants ({_gid(1)}, {_gid(2)})"
+    shared_upc = f"duplicate key {UPC_AS_EAN13}: shared by 2 variants ({_title(3)}, {_title(4)})"
+    shared_ean = f"duplicate key {EAN_1}: shared by 2 variants ({_title(1)}, {_title(2)})"
     assert _task_log(result, tmp_path) == [
         (UPC_AS_EAN13, _gid(3), _title(3), "excluded", None, shared_upc),
         (UPC_AS_EAN13, _gid(4), _title(4), "excluded", None, shared_upc),
