@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import polars as pl
 
@@ -38,6 +39,9 @@ class StockMirror:
     """Changes up to this moment are in ``levels``; the next read starts here, less the overlap."""
     location_ids: tuple[str, ...]
     """The locations summed when the mirror was made; a change of selection waits for the next full sync."""
+    pushed_changes: bool = False
+    """Whether stock changes have been pushed since the last full sync: only then is a key the next
+    full sync corrects one the incremental path missed."""
 
 
 def default_mirror_dir() -> str:
@@ -58,16 +62,25 @@ def load_mirror(directory: Path) -> StockMirror | None:
         sent=pl.read_parquet(state / "sent.parquet").cast(SENT_SCHEMA),
         read_at=datetime.fromisoformat(current["read_at"]),
         location_ids=tuple(current["location_ids"]),
+        pushed_changes=current.get("pushed_changes", False),
     )
 
 
-def mirror_cursor(directory: Path) -> tuple[datetime, tuple[str, ...]] | None:
-    """Only the cursor and locations: what the trigger needs, without reading the frames."""
+class MirrorCursor(NamedTuple):
+    """What the trigger and the full sync need to know of the live state, without reading its frames."""
+
+    read_at: datetime
+    location_ids: tuple[str, ...]
+    pushed_changes: bool
+
+
+def mirror_cursor(directory: Path) -> MirrorCursor | None:
     try:
         current = json.loads((directory / CURRENT).read_text())
     except FileNotFoundError:
         return None
-    return datetime.fromisoformat(current["read_at"]), tuple(current["location_ids"])
+    return MirrorCursor(datetime.fromisoformat(current["read_at"]), tuple(current["location_ids"]),
+                        current.get("pushed_changes", False))
 
 
 def save_mirror(directory: Path, mirror: StockMirror) -> None:
@@ -83,7 +96,8 @@ def save_mirror(directory: Path, mirror: StockMirror) -> None:
     staging.rename(directory / name)
     pointer = directory / f".{CURRENT}.{uuid.uuid4().hex[:8]}"
     pointer.write_text(json.dumps({"state": name, "read_at": mirror.read_at.isoformat(),
-                                   "location_ids": list(mirror.location_ids)}))
+                                   "location_ids": list(mirror.location_ids),
+                                   "pushed_changes": mirror.pushed_changes}))
     os.replace(pointer, directory / CURRENT)
     states = sorted((path for path in directory.glob("state-*") if path.is_dir()), key=lambda path: path.stat().st_mtime)
     for old in states[:-STATES_KEPT]:

@@ -7,10 +7,24 @@ from pathlib import Path
 
 import polars as pl
 
-from lnb_pipeline.rules.stock import StockSettings, compute_available_to_sell, exported_stock
-from lnb_pipeline.rules.stock_changes import SENT_SCHEMA, apply_level_changes, keys_to_send, record_sent
+from lnb_pipeline.rules.stock import (
+    StockSettings,
+    compute_available_to_sell,
+    exported_stock,
+)
+from lnb_pipeline.rules.stock_changes import (
+    SENT_SCHEMA,
+    apply_level_changes,
+    keys_to_send,
+    record_sent,
+)
 from lnb_pipeline.stock_changes import CHANGE_SCHEMA
-from lnb_pipeline.stock_mirror import StockMirror, load_mirror, mirror_cursor, save_mirror
+from lnb_pipeline.stock_mirror import (
+    StockMirror,
+    load_mirror,
+    mirror_cursor,
+    save_mirror,
+)
 from lnb_pipeline.stock_source import READ_SCHEMA
 
 PARIS, AMSTERDAM, OUTLET = "gid://shopify/Location/1", "gid://shopify/Location/2", "gid://shopify/Location/3"
@@ -79,5 +93,5 @@ def test_the_mirror_is_read_back_as_written_and_old_states_are_removed(tmp_path:
     assert mirror is not None
     assert (mirror.read_at, mirror.location_ids) == (T0 + timedelta(minutes=3), (PARIS, AMSTERDAM))
     assert mirror.levels.equals(LEVELS) and mirror.sent.equals(sent)
-    assert mirror_cursor(tmp_path) == (T0 + timedelta(minutes=3), (PARIS, AMSTERDAM))
+    assert mirror_cursor(tmp_path) == (T0 + timedelta(minutes=3), (PARIS, AMSTERDAM), False)
     assert len([path for path in tmp_path.iterdir() if path.name.startswith("state-")]) == 2

@@ -225,18 +225,35 @@ def test_a_full_sync_after_stock_changes_finds_nothing_to_correct_and_resets_the
         assert _lnb_stock(deployed)[key] == quantity + 9
 
 
+def _set_in_lnb(sandbox: Sandbox, key: str, quantity: int) -> None:
+    """Stock edited in LNB by hand: something only a full sync sees."""
+    token = requests.post(f"{sandbox.lnb_base_url}/auth/token", timeout=10, json={
+        "grant_type": "client_credentials", "client_id": "sandbox-client", "client_secret": "sandbox-secret",
+    }).json()["access_token"]
+    requests.post(f"{sandbox.lnb_base_url}/inventory/ean", params={"access_token": token}, timeout=10,
+                  json={"ean13": key, "in_stock": quantity}).raise_for_status()
+
+
 def test_a_full_sync_reports_keys_it_had_to_correct_while_changes_were_flowing(deployed: Sandbox) -> None:
     with dg.DagsterInstance.ephemeral() as instance:
-        variant, key, quantity, paris, amsterdam = _stocked_at_both(_full_sync(instance))[0]
-        token = requests.post(f"{deployed.lnb_base_url}/auth/token", timeout=10, json={
-            "grant_type": "client_credentials", "client_id": "sandbox-client", "client_secret": "sandbox-secret",
-        }).json()["access_token"]
-        requests.post(f"{deployed.lnb_base_url}/inventory/ean", params={"access_token": token}, timeout=10,
-                      json={"ean13": key, "in_stock": quantity + 100}).raise_for_status()
+        (variant, _, _, paris, _), (_, key, quantity, _, _) = _stocked_at_both(_full_sync(instance))[:2]
+        _set_available(deployed, variant, PARIS, paris + 1)
+        assert _run("inventory_changes_sync", instance).success
+        _set_in_lnb(deployed, key, quantity + 100)
         reconciliation = _full_sync(instance)
         evaluation = check_evaluation(reconciliation, "full_sync_found_nothing_to_correct")
         assert not evaluation.passed
         assert evaluation.metadata["keys_corrected"].value == 1
+        assert _lnb_stock(deployed)[key] == quantity
+
+
+def test_full_syncs_without_stock_changes_between_them_report_no_correction(deployed: Sandbox) -> None:
+    """With the stock changes sensor off, the full sync is the only path: what it pushes is not a miss."""
+    with dg.DagsterInstance.ephemeral() as instance:
+        _, key, quantity, _, _ = _stocked_at_both(_full_sync(instance))[0]
+        _set_in_lnb(deployed, key, quantity + 100)
+        evaluation = check_evaluation(_full_sync(instance), "full_sync_found_nothing_to_correct")
+        assert evaluation.passed and evaluation.metadata["keys_corrected"].value == 0
         assert _lnb_stock(deployed)[key] == quantity
 
 

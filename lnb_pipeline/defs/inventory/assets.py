@@ -330,7 +330,8 @@ def lnb_stock_push(context: dg.AssetExecutionContext, config: StockPushConfig, s
     settings = inventory_settings.stock_settings()
     key = settings.key
     mirror_dir = Path(inventory_settings.state_dir)
-    changes_were_flowing = mirror_cursor(mirror_dir) is not None
+    previous = mirror_cursor(mirror_dir)
+    changes_were_flowing = previous is not None and previous.pushed_changes
     to_push = push_rows(lnb_stock_preview, config.full_refresh)
     client = lenewblack.get_client(context.log)
     result = client.push_inventory(
@@ -378,10 +379,10 @@ def lnb_stock_push(context: dg.AssetExecutionContext, config: StockPushConfig, s
             passed=corrected == 0,
             severity=dg.AssetCheckSeverity.ERROR,
             description=None if corrected == 0 else
-            f"{corrected} key(s) in LNB differed from Shopify although stock changes were flowing: changes the "
-            "incremental path cannot see (a barcode edited, a new variant, a location switched off) or stock "
-            "edited in LNB. The task log lists them.",
-            metadata={"keys_corrected": corrected, "stock_changes_were_flowing": changes_were_flowing},
+            f"{corrected} key(s) in LNB differed from Shopify although stock changes were pushed since the last full "
+            "sync: changes the incremental path cannot see (a barcode edited, a new variant, a location switched "
+            "off) or stock edited in LNB. The task log lists them.",
+            metadata={"keys_corrected": corrected, "stock_changes_pushed_since_last_full_sync": changes_were_flowing},
         )],
     )
 

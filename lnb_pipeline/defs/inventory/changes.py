@@ -95,8 +95,8 @@ def lnb_stock_changes_push(context: dg.AssetExecutionContext, shopify: ShopifyRe
             pl.col("rejection").alias("lnb_error")).drop("rejection")
     pushed_at = datetime.now(UTC)
     # Rejected keys are recorded as sent too: LNB would refuse them again every minute; the full sync reports them.
-    save_mirror(directory, StockMirror(applied.levels, record_sent(mirror.sent, to_send), started,
-                                       mirror.location_ids))
+    save_mirror(directory, StockMirror(applied.levels, record_sent(mirror.sent, to_send), started, mirror.location_ids,
+                                       pushed_changes=mirror.pushed_changes or not to_send.is_empty()))
     oldest = outcomes["changed_at"].min()
     path = write_task_log(inventory_settings.task_log_dir, context.run.run_id, "lnb_stock_changes_push",
                           outcomes.with_columns(pl.lit(pushed_at).alias("pushed_at")))
@@ -142,7 +142,7 @@ def shopify_stock_changes_sensor(context: dg.SensorEvaluationContext, shopify: S
     cursor = mirror_cursor(Path(inventory_settings.state_dir))
     if cursor is None:
         return dg.SkipReason(NO_MIRROR)
-    read_at, location_ids = cursor
+    read_at, location_ids, _ = cursor
     active = context.instance.get_runs(dg.RunsFilter(job_name=JOB, statuses=ACTIVE_STATUSES), limit=1)
     if active:
         return dg.SkipReason(f"Run {active[0].run_id} is still pushing stock changes.")
