@@ -22,13 +22,11 @@ from lnb_pipeline.clients.shopify_queries import (
     VARIANT_STOCK_PAGE_QUERY,
     VARIANTS_COUNT_QUERY,
 )
-from lnb_pipeline.rules.stock import LEVEL_SCHEMA
+from lnb_pipeline.rules.stock import LEVEL_SCHEMA, VARIANT_NAME_SCHEMA
 
-NAME_SCHEMA: dict[str, pl.DataType] = {"product_id": pl.String(), "title": pl.String(),
-                                       "inventory_item_id": pl.String()}
-"""Read beside the levels: the product's gid (for admin links), the variant's display name ("Product -
-Variant"), so people see names rather than ids, and the inventory item's gid, which is what a
-changed level names (the incremental stock path)."""
+NAME_SCHEMA: dict[str, pl.DataType] = VARIANT_NAME_SCHEMA | {"inventory_item_id": pl.String()}
+"""Read beside the levels: the names the rules carry (``VARIANT_NAME_SCHEMA``), and the inventory
+item's gid, which is what a changed level names (the incremental stock path)."""
 READ_SCHEMA: dict[str, pl.DataType] = LEVEL_SCHEMA | NAME_SCHEMA
 
 ReadMode = Literal["auto", "paginated", "bulk"]
